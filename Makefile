@@ -1,0 +1,39 @@
+# The two commands of the README:
+#   make run    set everything up and run the site on http://127.0.0.1:8000/
+#   make test   set everything up and run every check and test
+# Both work on a fresh Debian/Ubuntu machine with Python 3.11+.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest system-packages clean
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py runserver
+
+test: system-packages $(STAMP) lint typecheck pytest
+
+system-packages:
+	@scripts/install-system-packages
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict channels_core
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) db.sqlite3* staticfiles

@@ -1,0 +1,100 @@
+"""``Channel`` and ``Group``: the handles user code sends through.
+
+Both are cheap value objects; the backend does the work::
+
+    Channel("thumbnailer.create").send({"image_id": 7})
+    Group("liveblog").send(id=1, content="...")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import defaults
+from .backends import BaseBackend, get_backend
+from .backends.base import GroupSendResult
+from .messages import Message
+from .names import new_channel_name, validate_channel_name, validate_group_name
+
+__all__ = ["Channel", "Group"]
+
+
+def _message_from(message: Message | None, kwargs: dict[str, Any]) -> Message:
+    if message is not None and kwargs:
+        raise TypeError("send() takes a dict or keyword arguments, not both")
+    return kwargs if message is None else message
+
+
+class Channel:
+    """A named channel on one backend.
+
+    Args:
+        name: the channel's name (see :mod:`channels_core.names` for the rules).
+        alias: which entry of ``CHANNEL_BACKENDS`` carries it.
+    """
+
+    def __init__(self, name: str, alias: str = defaults.DEFAULT_ALIAS) -> None:
+        self.name = validate_channel_name(name)
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Channel({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Channel) and (self.name, self.alias) == (other.name, other.alias)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.alias))
+
+    @property
+    def backend(self) -> BaseBackend:
+        return get_backend(self.alias)
+
+    def send(self, message: Message | None = None, /, **kwargs: Any) -> None:
+        """Send a message, given as one dict or as keyword arguments.
+
+        Raises:
+            ChannelFull: the channel holds its capacity of messages already.
+            InvalidMessage, MessageTooLarge: the message is not a JSON-encodable dict of at most 1 MiB.
+        """
+        self.backend.send(self.name, _message_from(message, kwargs))
+
+    @staticmethod
+    def new_name(prefix: str) -> str:
+        """A unique, unguessable channel name below ``prefix`` (e.g. ``"!django.wsgi.response"``)."""
+        return new_channel_name(prefix)
+
+
+class Group:
+    """A named set of channels that receive one copy of each message sent to it.
+
+    Members expire after ``GROUP_EXPIRY`` seconds unless added again, so the
+    clients of an interface server that died drop out on their own.
+    """
+
+    def __init__(self, name: str, alias: str = defaults.DEFAULT_ALIAS) -> None:
+        self.name = validate_group_name(name)
+        self.alias = alias
+
+    def __repr__(self) -> str:
+        return f"Group({self.name!r})"
+
+    @property
+    def backend(self) -> BaseBackend:
+        return get_backend(self.alias)
+
+    def add(self, channel: str) -> None:
+        """Add ``channel``, or refresh its membership if it is one already."""
+        self.backend.group_add(self.name, channel)
+
+    def discard(self, channel: str) -> None:
+        """Remove ``channel``; removing a channel that is not a member does nothing."""
+        self.backend.group_discard(self.name, channel)
+
+    def channels(self) -> list[str]:
+        """The live members, in no particular order."""
+        return self.backend.group_channels(self.name)
+
+    def send(self, message: Message | None = None, /, **kwargs: Any) -> GroupSendResult:
+        """Send one copy to every live member; full members are skipped, never raised."""
+        return self.backend.group_send(self.name, _message_from(message, kwargs))

@@ -1,0 +1,43 @@
+"""Every default of the channels core, in one place."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BACKEND",
+    "CAPACITY",
+    "DEFAULT_ALIAS",
+    "EXPIRY",
+    "GROUP_EXPIRY",
+    "KEEPALIVE",
+    "MAX_MESSAGE_SIZE",
+    "MAX_NAME_LENGTH",
+    "RECEIVE_TIMEOUT",
+    "RETRY_BACKOFF_MAX",
+    "RETRY_BACKOFF_MIN",
+]
+
+#: The alias used when ``Channel(name)`` names no backend.
+DEFAULT_ALIAS = "default"
+#: The backend used when ``CHANNEL_BACKENDS`` is not set: one process only.
+BACKEND = "channels_core.backends.memory.InMemoryBackend"
+
+#: Seconds a message waits for a consumer before it is dropped.
+EXPIRY = 60
+#: Seconds a group member stays without being added again.
+GROUP_EXPIRY = 120
+#: Messages one channel may hold before ``send`` raises ``ChannelFull``.
+CAPACITY = 100
+
+#: Largest message, in bytes of compact UTF-8 JSON.
+MAX_MESSAGE_SIZE = 1024 * 1024
+#: Channel and group names are shorter than this.
+MAX_NAME_LENGTH = 200
+
+#: Seconds between ``django.websocket.keepalive`` messages for one socket.
+KEEPALIVE = 30
+
+#: Longest single wait of a worker for a message; it checks for shutdown between waits.
+RECEIVE_TIMEOUT = 1.0
+#: Back-off bounds, in seconds, while a backend is unavailable.
+RETRY_BACKOFF_MIN = 0.1
+RETRY_BACKOFF_MAX = 5.0

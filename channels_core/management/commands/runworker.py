@@ -1,0 +1,86 @@
+"""``python manage.py runworker``: run consumers for messages from the channel backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels_core import defaults
+from channels_core.backends import get_backend
+from channels_core.registry import registry_from_apps
+from channels_core.worker import Worker
+
+logger = logging.getLogger("channels_core.worker")
+
+
+class Command(BaseCommand):
+    help = (
+        "Listen on every channel that has a consumer and run the consumer for each message. "
+        "Stop with SIGTERM or Ctrl-C (warm: finishes the messages in hand); a second signal stops at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--threads", type=int, default=1, help="messages handled at once (default 1)")
+        parser.add_argument(
+            "--only-channels",
+            nargs="+",
+            default=[],
+            metavar="GLOB",
+            help="listen only on channels matching these names or globs, e.g. 'thumbnailer.*'",
+        )
+        parser.add_argument(
+            "--exclude-channels",
+            nargs="+",
+            default=[],
+            metavar="GLOB",
+            help="do not listen on channels matching these names or globs",
+        )
+        parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["threads"] < 1:
+            raise CommandError(f"--threads must be at least 1, not {options['threads']}")
+        backend = get_backend(options["alias"])
+        if not backend.cross_process:
+            raise CommandError(
+                f"runworker cannot use {type(backend).__name__} (CHANNEL_BACKENDS[{options['alias']!r}]): "
+                "it keeps messages inside one process, so a separate worker would never see them. "
+                "Use `python manage.py runserver`, which runs workers in its own process, or switch "
+                "CHANNEL_BACKENDS to the Redis backend (set REDIS_URL) or the database backend "
+                "(set CHANNELS_BACKEND=database)."
+            )
+        registry = registry_from_apps()
+        channels = registry.select(options["only_channels"], options["exclude_channels"])
+        if not channels:
+            raise CommandError(
+                "no channels to listen on: "
+                + (
+                    "no installed app has consumers"
+                    if not registry.channels
+                    else f"the filters leave none of {', '.join(registry.channels)}"
+                )
+            )
+        worker = Worker(backend, registry, channels, threads=options["threads"])
+        self._install_signal_handlers(worker)
+        self.stdout.write(f"Worker listening on {', '.join(channels)} ({backend!r}, {options['threads']} thread(s))")
+        worker.run()
+        self.stdout.write("Worker stopped.")
+
+    def _install_signal_handlers(self, worker: Worker) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            name = signal.Signals(signum).name
+            if worker.stopping.is_set():
+                logger.warning("%s again: stopping now, abandoning messages in hand", name)
+                os._exit(1)
+            logger.info("%s: stopping after the messages in hand (send it again to stop at once)", name)
+            worker.stop()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)

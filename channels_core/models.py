@@ -1,0 +1,44 @@
+"""Tables of the database backend (:mod:`channels_core.backends.database`)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ["GroupMember", "QueuedMessage"]
+
+
+class QueuedMessage(models.Model):
+    """One message waiting on a channel; claiming it deletes the row."""
+
+    id = models.BigAutoField(primary_key=True)
+    #: Where it is stored: the channel, or a response channel's inbox.
+    queue = models.CharField(max_length=200)
+    channel = models.CharField(max_length=200)
+    payload = models.TextField()
+    #: Seconds since the epoch after which it is never delivered.
+    expires = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["queue", "id"], name="channels_queue_order"),
+            models.Index(fields=["channel", "expires"], name="channels_channel_expires"),
+            models.Index(fields=["expires"], name="channels_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.id} on {self.channel}"
+
+
+class GroupMember(models.Model):
+    """A channel's membership of a group, until ``expires``."""
+
+    group = models.CharField(max_length=200)
+    channel = models.CharField(max_length=200)
+    expires = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "channel"], name="channels_unique_member")]
+        indexes = [models.Index(fields=["group", "expires"], name="channels_group_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} in {self.group}"

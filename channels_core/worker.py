@@ -1,0 +1,129 @@
+"""The worker: listen on every channel that has a consumer, run the consumer for each message.
+
+It reads top to bottom like a request cycle: wait for a message, find its
+consumer, run it between Django's connection housekeeping, log what went
+wrong, go on. Several threads may run the same loop; each message reaches one
+of them. Shutdown is warm (each thread finishes the message in hand) when
+:meth:`Worker.stop` is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import close_old_connections
+
+from . import defaults
+from .backends import BaseBackend
+from .exceptions import BackendUnavailable
+from .messages import Message
+from .registry import Registry
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("channels_core.worker")
+
+#: A connect that no consumer accepts is answered with a close, so the client is not left hanging.
+WEBSOCKET_CONNECT = "django.websocket.connect"
+#: Distinct (channel, path) pairs remembered for "logged once"; bounded so odd paths cannot grow it forever.
+UNMATCHED_LOG_LIMIT = 10_000
+
+
+class Worker:
+    """Runs consumers for messages from ``backend``.
+
+    Args:
+        backend: where messages come from.
+        registry: which consumer runs for which message.
+        channels: the channels to listen on (default: every channel with a consumer).
+        threads: how many messages may be handled at once.
+    """
+
+    def __init__(
+        self,
+        backend: BaseBackend,
+        registry: Registry,
+        channels: Sequence[str] | None = None,
+        threads: int = 1,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.channels = list(registry.channels if channels is None else channels)
+        self.threads = threads
+        self.stopping = threading.Event()
+        self._unmatched_seen: set[tuple[str, Any]] = set()
+        self._seen_lock = threading.Lock()
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` is called; returns when every thread has finished its message."""
+        if not self.channels:
+            logger.warning("no channels to listen on: no consumers matched")
+            self.stopping.wait()
+            return
+        logger.info("listening on %s with %d thread(s)", ", ".join(self.channels), self.threads)
+        helpers = [
+            threading.Thread(target=self.serve, name=f"channels-worker-{i}", daemon=True)
+            for i in range(1, self.threads)
+        ]
+        for thread in helpers:
+            thread.start()
+        self.serve()
+        for thread in helpers:
+            thread.join()
+
+    def stop(self) -> None:
+        """Ask every thread to stop after the message in hand."""
+        self.stopping.set()
+
+    def serve(self) -> None:
+        """One thread's loop: stop check, receive, handle; back off while the backend is down."""
+        backoff = defaults.RETRY_BACKOFF_MIN
+        try:
+            while not self.stopping.is_set():
+                try:
+                    received = self.backend.receive(self.channels, timeout=defaults.RECEIVE_TIMEOUT)
+                except BackendUnavailable as error:
+                    logger.error("backend unavailable, retrying in %.1f s: %s", backoff, error)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
+                    continue
+                if backoff > defaults.RETRY_BACKOFF_MIN:
+                    logger.info("backend reachable again")
+                    backoff = defaults.RETRY_BACKOFF_MIN
+                if received is not None:
+                    self.handle(*received)
+        finally:
+            close_old_connections()
+
+    def handle(self, channel: str, message: Message) -> None:
+        """Run the consumer for one message, like a view for a request."""
+        found = self.registry.match(channel, message)
+        if found is None:
+            self._unmatched(channel, message)
+            return
+        binding, extra = found
+        close_old_connections()
+        try:
+            binding.function(**{**message, **extra})
+        except Exception:
+            logger.exception("consumer %s failed on channel %r", binding.name, channel)
+        finally:
+            close_old_connections()
+
+    def _unmatched(self, channel: str, message: Message) -> None:
+        key = (channel, message.get("path"))
+        with self._seen_lock:
+            first = key not in self._unmatched_seen
+            if len(self._unmatched_seen) < UNMATCHED_LOG_LIMIT:
+                self._unmatched_seen.add(key)
+        if first:
+            logger.warning("no consumer for a message on %r with path %r; dropped", channel, key[1])
+        send_channel = message.get("send_channel")
+        if channel == WEBSOCKET_CONNECT and isinstance(send_channel, str):
+            try:
+                self.backend.send(send_channel, {"close": True})
+            except Exception:
+                logger.exception("could not close unclaimed socket %s", send_channel)

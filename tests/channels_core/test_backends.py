@@ -1,0 +1,325 @@
+"""The backend contract: one module, run unchanged against every backend.
+
+memory, database on SQLite, database on PostgreSQL, Redis on one server and
+Redis sharded over three servers (see ``conftest.py`` beside this file).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connections
+
+from channels_core.backends import BaseBackend
+from channels_core.defaults import MAX_MESSAGE_SIZE
+from channels_core.exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
+from channels_core.names import new_channel_name
+from tests.helpers import wait_past, wait_until
+
+from .conftest import MakeBackend
+
+
+def drain(backend: BaseBackend, channels: list[str]) -> list[tuple[str, dict]]:
+    received = []
+    while (found := backend.receive(channels)) is not None:
+        received.append(found)
+    return received
+
+
+# Order and delivery.
+
+
+def test_messages_arrive_in_order(backend: BaseBackend) -> None:
+    for n in range(50):
+        backend.send("orders.fifo", {"n": n})
+    assert [m["n"] for _, m in drain(backend, ["orders.fifo"])] == list(range(50))
+
+
+def test_receive_names_the_channel_and_keeps_the_message(backend: BaseBackend) -> None:
+    message = {"text": "héllo ✓", "nested": {"list": [1, 2.5, None, True]}, "empty": {}}
+    backend.send("shapes.one", message)
+    assert backend.receive(["shapes.other", "shapes.one"]) == ("shapes.one", message)
+
+
+def test_channels_are_independent(backend: BaseBackend) -> None:
+    backend.send("pair.a", {"n": 1})
+    backend.send("pair.b", {"n": 2})
+    assert backend.receive(["pair.b"]) == ("pair.b", {"n": 2})
+    assert backend.receive(["pair.b"]) is None
+    assert backend.receive(["pair.a"]) == ("pair.a", {"n": 1})
+
+
+def test_receive_waits_for_a_message_sent_later(backend: BaseBackend) -> None:
+    assert backend.receive(["later.one"], timeout=0.05) is None
+
+    def send_later() -> None:
+        try:
+            backend.send("later.one", {"n": 1})
+        finally:
+            connections.close_all()
+
+    sender = threading.Timer(0.2, send_later)
+    sender.start()
+    try:
+        assert backend.receive(["later.one"], timeout=10) == ("later.one", {"n": 1})
+    finally:
+        sender.join()
+
+
+def test_a_message_sent_before_any_consumer_waits_for_one(backend: BaseBackend) -> None:
+    for n in range(5):
+        backend.send("queued.work", {"n": n})
+    assert len(drain(backend, ["queued.work"])) == 5
+
+
+def test_each_message_reaches_exactly_one_of_four_concurrent_receivers(backend: BaseBackend) -> None:
+    total = 10_000
+    received: list[list[int]] = [[] for _ in range(4)]
+    sent_all = threading.Event()
+
+    def receive_into(mine: list[int]) -> None:
+        try:
+            while True:
+                found = backend.receive(["bulk.work"], timeout=0.2)
+                if found is not None:
+                    mine.append(found[1]["n"])
+                elif sent_all.is_set():
+                    return
+        finally:
+            connections.close_all()
+
+    receivers = [threading.Thread(target=receive_into, args=(r,)) for r in received]
+    for thread in receivers:
+        thread.start()
+    for n in range(total):
+        backend.send("bulk.work", {"n": n})
+    sent_all.set()
+    for thread in receivers:
+        thread.join(120)
+    counts = Counter(n for mine in received for n in mine)
+    assert sorted(counts) == list(range(total)), "some messages were lost"
+    assert max(counts.values()) == 1, "a message was delivered twice"
+    for mine in received:  # each receiver saw its share in order
+        assert mine == sorted(mine)
+
+
+# Response channels and inboxes.
+
+
+def test_an_inbox_receives_for_every_channel_below_it(backend: BaseBackend) -> None:
+    one, two = new_channel_name("!replies.srv1"), new_channel_name("!replies.srv1")
+    other = new_channel_name("!replies.srv2")
+    backend.send(one, {"n": 1})
+    backend.send(other, {"n": 2})
+    backend.send(two, {"n": 3})
+    assert drain(backend, ["!replies.srv1"]) == [(one, {"n": 1}), (two, {"n": 3})]
+    assert drain(backend, ["!replies.srv2"]) == [(other, {"n": 2})]
+
+
+# Expiry.
+
+
+def test_an_expired_message_is_never_delivered(make_backend: MakeBackend) -> None:
+    backend = make_backend(EXPIRY=0.5)
+    backend.send("expiring.one", {"n": "old"})
+    backend.send(new_channel_name("!expiring.srv"), {"n": "old"})
+    wait_past(0.7)
+    backend.send("expiring.one", {"n": "new"})
+    assert drain(backend, ["expiring.one"]) == [("expiring.one", {"n": "new"})]
+    assert drain(backend, ["!expiring.srv"]) == []
+
+
+def test_expired_messages_free_capacity(make_backend: MakeBackend) -> None:
+    backend = make_backend(EXPIRY=0.5)
+    backend.send("tiny.one", {"n": 1})
+    with pytest.raises(ChannelFull):
+        backend.send("tiny.one", {"n": 2})
+    wait_past(0.7)
+    backend.send("tiny.one", {"n": 3})
+    assert drain(backend, ["tiny.one"]) == [("tiny.one", {"n": 3})]
+
+
+# Capacity.
+
+
+def test_a_full_channel_raises_channel_full(make_backend: MakeBackend) -> None:
+    backend = make_backend(CAPACITY=3)
+    for n in range(3):
+        backend.send("full.one", {"n": n})
+    with pytest.raises(ChannelFull, match=r"'full\.one' is full \(capacity 3\)"):
+        backend.send("full.one", {"n": 3})
+    backend.receive(["full.one"])
+    backend.send("full.one", {"n": 4})  # room again
+    assert [m["n"] for _, m in drain(backend, ["full.one"])] == [1, 2, 4]
+
+
+def test_channel_capacity_by_exact_name_and_glob(backend: BaseBackend) -> None:
+    backend.send("tiny.one", {})
+    with pytest.raises(ChannelFull):
+        backend.send("tiny.one", {})
+    backend.send("glob.a", {})
+    backend.send("glob.a", {})
+    with pytest.raises(ChannelFull):
+        backend.send("glob.a", {})
+    backend.send("glob.b", {})  # each matching channel has its own capacity
+    for _ in range(100):
+        backend.send("unlisted.channel", {})
+    with pytest.raises(ChannelFull):
+        backend.send("unlisted.channel", {})
+
+
+def test_response_channels_sharing_an_inbox_have_their_own_capacity(backend: BaseBackend) -> None:
+    first, second = "!tiny.srv.first", "!tiny.srv.second"
+    backend.send(first, {})
+    with pytest.raises(ChannelFull):
+        backend.send(first, {})
+    backend.send(second, {})
+    assert len(drain(backend, ["!tiny.srv"])) == 2
+    backend.send(first, {})  # received, so there is room again
+
+
+# The message rules.
+
+
+def _message_of_size(size: int) -> dict[str, str]:
+    overhead = len('{"data":""}')
+    return {"data": "x" * (size - overhead)}
+
+
+def test_a_message_of_exactly_one_mebibyte_is_carried(backend: BaseBackend) -> None:
+    message = _message_of_size(MAX_MESSAGE_SIZE)
+    backend.send("big.exact", message)
+    assert backend.receive(["big.exact"]) == ("big.exact", message)
+
+
+def test_a_message_one_byte_over_the_limit_is_refused(backend: BaseBackend) -> None:
+    with pytest.raises(MessageTooLarge, match=r"message to 'big\.over' is 1\.0 MiB \(1048577 bytes\); the limit"):
+        backend.send("big.over", _message_of_size(MAX_MESSAGE_SIZE + 1))
+    assert backend.receive(["big.over"]) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "complaint"),
+    [
+        ([1, 2], "must be a dict, not list"),
+        ("text", "must be a dict, not str"),
+        (None, "must be a dict, not NoneType"),
+        ({"when": object()}, "does not encode as JSON"),
+        ({"set": {1, 2}}, "does not encode as JSON"),
+        ({"nan": float("nan")}, "does not encode as JSON"),
+        ({"bytes": b"raw"}, "does not encode as JSON"),
+    ],
+)
+def test_messages_that_are_not_json_dicts_are_refused(backend: BaseBackend, message: object, complaint: str) -> None:
+    with pytest.raises(InvalidMessage, match=complaint) as caught:
+        backend.send("bad.message", message)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)
+    assert "'bad.message'" in str(caught.value)
+    assert backend.receive(["bad.message"]) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("", "is empty"),
+        ("!", "is empty"),
+        ("a" * 200, "must be shorter than 200"),
+        ("!" + "a" * 199, "must be shorter than 200"),
+        ("has space", "contains ' '"),
+        ("slash/name", "contains '/'"),
+        ("mid!bang", "contains '!'"),
+        ("!!double", "contains '!'"),
+        ("ünicode", "contains 'ü'"),
+        ("star*", "contains '*'"),
+        (42, "must be a str"),
+    ],
+)
+def test_bad_channel_names_are_refused_naming_the_rule(backend: BaseBackend, name: object, rule: str) -> None:
+    for attempt in (
+        lambda: backend.send(name, {}),  # type: ignore[arg-type]
+        lambda: backend.receive([name]),  # type: ignore[list-item]
+        lambda: backend.group_add("group", name),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidChannelName, match=rule) as caught:
+            attempt()
+        assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("name", ["a", "a" * 199, "!" + "a" * 198, "Mixed-Case_with.dots-09", "!resp.x"])
+def test_good_channel_names_are_accepted(backend: BaseBackend, name: str) -> None:
+    backend.send(name, {"ok": True})
+
+
+@pytest.mark.parametrize(("name", "rule"), [("", "is empty"), ("!resp", "contains '!'"), ("a b", "contains ' '")])
+def test_bad_group_names_are_refused(backend: BaseBackend, name: str, rule: str) -> None:
+    with pytest.raises(InvalidChannelName, match=rule):
+        backend.group_add(name, "!resp.srv.a")
+    with pytest.raises(InvalidChannelName, match=rule):
+        backend.group_send(name, {})
+
+
+# Groups.
+
+
+def test_group_add_discard_and_channels(backend: BaseBackend) -> None:
+    assert backend.group_channels("readers") == []
+    backend.group_add("readers", "!g.srv1.a")
+    backend.group_add("readers", "!g.srv2.b")
+    backend.group_add("readers", "!g.srv1.a")  # adding again is a refresh, not a second member
+    assert sorted(backend.group_channels("readers")) == ["!g.srv1.a", "!g.srv2.b"]
+    backend.group_discard("readers", "!g.srv1.a")
+    backend.group_discard("readers", "!g.never.member")
+    assert backend.group_channels("readers") == ["!g.srv2.b"]
+
+
+def test_group_send_delivers_one_copy_to_each_member(backend: BaseBackend) -> None:
+    members = [new_channel_name("!fan.srv1") for _ in range(3)] + [new_channel_name("!fan.srv2"), "fan.normal"]
+    for member in members:
+        backend.group_add("fans", member)
+    backend.group_add("others", "!fan.srv3.x")
+    result = backend.group_send("fans", {"id": 1, "content": "hi"})
+    assert (result.delivered, result.skipped) == (5, 0)
+    got = drain(backend, ["!fan.srv1", "!fan.srv2", "fan.normal", "!fan.srv3"])
+    assert sorted(channel for channel, _ in got) == sorted(members)
+    assert all(message == {"id": 1, "content": "hi"} for _, message in got)
+
+
+def test_group_send_to_an_empty_group_does_nothing(backend: BaseBackend) -> None:
+    result = backend.group_send("nobody", {"n": 1})
+    assert (result.delivered, result.skipped) == (0, 0)
+
+
+def test_group_send_skips_a_full_member_without_raising(backend: BaseBackend) -> None:
+    backend.group_add("mixed", "!tiny.srv.full")
+    backend.group_add("mixed", "!fine.srv.ok")
+    backend.send("!tiny.srv.full", {"n": "fills it"})
+    result = backend.group_send("mixed", {"n": "broadcast"})
+    assert (result.delivered, result.skipped) == (1, 1)
+    assert drain(backend, ["!fine.srv"]) == [("!fine.srv.ok", {"n": "broadcast"})]
+    assert drain(backend, ["!tiny.srv"]) == [("!tiny.srv.full", {"n": "fills it"})]
+
+
+def test_group_members_expire_unless_added_again(make_backend: MakeBackend) -> None:
+    backend = make_backend(GROUP_EXPIRY=2)
+    backend.group_add("expiring", "!exp.srv.kept")
+    backend.group_add("expiring", "!exp.srv.dropped")
+    wait_past(1)
+    backend.group_add("expiring", "!exp.srv.kept")  # the keepalive refresh
+    wait_until(lambda: "!exp.srv.dropped" not in backend.group_channels("expiring"), what="member to expire")
+    assert backend.group_channels("expiring") == ["!exp.srv.kept"]
+    assert backend.group_send("expiring", {}).delivered == 1
+    wait_until(lambda: backend.group_channels("expiring") == [], what="refreshed member to expire too")
+
+
+# Flush.
+
+
+def test_flush_removes_every_message_and_group(backend: BaseBackend) -> None:
+    backend.send("flushed.one", {})
+    backend.send("!flushed.srv.a", {})
+    backend.group_add("flushed", "!flushed.srv.a")
+    backend.flush()
+    assert backend.receive(["flushed.one", "!flushed.srv"]) is None
+    assert backend.group_channels("flushed") == []

@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite: private Redis servers and PostgreSQL availability."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from tests.helpers import RedisServer
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_reachable() -> str | None:
+    """``None`` if the test PostgreSQL answers, else why not."""
+    url = settings.TEST_POSTGRES_URL
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.OperationalError as error:
+        return f"PostgreSQL at {url} is not reachable ({str(error).strip()})"
+    return None
+
+
+def require_postgres() -> None:
+    """Skip (fail in CI) when PostgreSQL is not there."""
+    problem = postgres_reachable()
+    if problem is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{problem}; CI must run the PostgreSQL cases")
+    pytest.skip(f"{problem}; start it or set TEST_POSTGRES_URL to run the PostgreSQL cases")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private redis-server for the session."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_shards() -> Iterator[list[RedisServer]]:
+    """Three private redis-servers, for the sharded backend."""
+    servers = [RedisServer().start() for _ in range(3)]
+    yield servers
+    for server in servers:
+        server.stop()
