@@ -1,0 +1,133 @@
+"""What only the Redis backend promises: TTLs, long blocking pops, pool size, round trips, restarts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from channels_core.backends.redis import RedisBackend
+from channels_core.exceptions import BackendUnavailable
+from channels_core.names import new_channel_name
+from tests.helpers import RedisServer, wait_past, wait_until
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so it may be stopped and restarted."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def make(servers: list[RedisServer], **config: object) -> RedisBackend:
+    return RedisBackend({"HOSTS": [s.url for s in servers], "PREFIX": "t:", **config})
+
+
+def test_no_key_remains_after_expiry(server: RedisServer) -> None:
+    backend = make([server], EXPIRY=1, GROUP_EXPIRY=1)
+    backend.send("leak.normal", {"n": 1})
+    backend.send(new_channel_name("!leak.srv"), {"n": 2})
+    backend.group_add("leak", "!leak.srv.member")
+    backend.group_send("leak", {"n": 3})
+    client = server.client()
+    assert client.keys("t:*"), "the messages should be stored at first"
+    wait_until(lambda: client.keys("t:*") == [], timeout=4, what="every key to expire (1 s expiry + grace)")
+
+
+def test_expired_entries_are_reclaimed_while_producers_keep_sending(server: RedisServer) -> None:
+    backend = make([server], EXPIRY=0.5)
+    for n in range(10):
+        backend.send("reclaim.one", {"n": n})
+    wait_past(0.7)
+    backend.send("reclaim.one", {"n": "fresh"})
+    assert server.client().llen("t:q:reclaim.one") == 1
+
+
+def test_a_blocking_receive_longer_than_the_socket_timeout(server: RedisServer) -> None:
+    """redis-py's default socket timeout is 5 s; a longer wait must neither fail nor miss the message."""
+    backend = make([server])
+    sender = threading.Timer(5.5, lambda: backend.send("patient.one", {"n": 1}))
+    sender.start()
+    try:
+        assert backend.receive(["patient.one"], timeout=15) == ("patient.one", {"n": 1})
+    finally:
+        sender.join()
+
+
+def test_two_hundred_simultaneous_blocking_receives(server: RedisServer) -> None:
+    """More blocked receivers than redis-py's default pool of 100 connections."""
+    backend = make([server])
+    received: dict[int, object] = {}
+    waiting = threading.Barrier(201)
+
+    def receive(n: int) -> None:
+        waiting.wait()
+        received[n] = backend.receive([f"many.{n}"], timeout=30)
+
+    threads = [threading.Thread(target=receive, args=(n,)) for n in range(200)]
+    for thread in threads:
+        thread.start()
+    waiting.wait()
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] >= 150, what="receivers to block")
+    for n in range(200):
+        backend.send(f"many.{n}", {"n": n})
+    for thread in threads:
+        thread.join(30)
+    assert received == {n: (f"many.{n}", {"n": n}) for n in range(200)}
+
+
+def _script_calls(servers: list[RedisServer]) -> list[int]:
+    return [int(s.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) for s in servers]
+
+
+@pytest.mark.parametrize("members", [10, 1000])
+def test_group_send_is_one_round_trip_per_shard(redis_shards: list[RedisServer], members: int) -> None:
+    backend = make(redis_shards, CHANNEL_CAPACITY={"!*": 10})
+    backend.flush()
+    for n in range(members):
+        backend.group_add("wide", new_channel_name(f"!wide.srv{n % 20}"))
+    backend.group_send("warm-up", {})  # the first call of a script also loads it
+    before = _script_calls(redis_shards)
+    result = backend.group_send("wide", {"n": 1})
+    after = _script_calls(redis_shards)
+    assert result.delivered == members
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+    backend.flush()
+
+
+def test_an_inbox_on_any_shard_is_one_receive(redis_shards: list[RedisServer]) -> None:
+    """All channels of one inbox live on one shard, whatever their names."""
+    backend = make(redis_shards)
+    backend.flush()
+    names = [new_channel_name("!sharded.srv1") for _ in range(50)]
+    for name in names:
+        backend.send(name, {"to": name})
+    holders = [s.client().llen("t:q:!sharded.srv1") for s in redis_shards]
+    assert sorted(holders) == [0, 0, 50]
+    backend.flush()
+
+
+def test_a_restarted_redis_gives_clear_errors_then_works_again(server: RedisServer) -> None:
+    backend = make([server])
+    backend.send("restart.one", {"n": 1})
+    server.stop()
+    with pytest.raises(BackendUnavailable, match=f"Redis at {server.url} is unavailable"):
+        backend.send("restart.one", {"n": 2})
+    with pytest.raises(BackendUnavailable):
+        backend.receive(["restart.one"], timeout=0.1)
+    server.start()  # same port, empty: Redis here keeps nothing on disk
+    backend.send("restart.one", {"n": 3})
+    assert backend.receive(["restart.one"], timeout=5) == ("restart.one", {"n": 3})
+
+
+def test_send_is_never_retried_by_the_client(server: RedisServer) -> None:
+    """A retried send whose first reply was lost could deliver twice, so the pool must not retry."""
+    backend = make([server])
+    for shard in backend.shards:
+        connection = shard.client.connection_pool.make_connection()
+        assert connection.retry.get_retries() == 0
+        connection.disconnect()
+    assert isinstance(backend.shards[0].client, redis.Redis)

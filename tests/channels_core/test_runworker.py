@@ -1,0 +1,219 @@
+"""``runworker`` as a real process: across processes, faults, signals, filters.
+
+The consumers live in ``tests/testapp/consumers.py`` and append what they got
+to a record file, so the test can see what another process did.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from channels_core.backends import BaseBackend, backend_from_config
+from channels_core.exceptions import BackendUnavailable
+from channels_core.names import new_channel_name
+from tests.conftest import require_postgres
+from tests.helpers import ROOT, ManagedProcess, RedisServer, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+class Records:
+    """The record file written by the test consumers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+
+    def lines(self) -> list[str]:
+        return self.path.read_text().splitlines()
+
+    def numbers(self, event: str) -> list[int]:
+        return [int(line.split()[1]) for line in self.lines() if line.startswith(event + " ")]
+
+
+class WorkerSetup:
+    """How to reach one backend from this process and from a ``runworker`` process."""
+
+    def __init__(self, tmp_path: Path, config: dict[str, Any], env: dict[str, str]) -> None:
+        self.tmp_path = tmp_path
+        self.backend: BaseBackend = backend_from_config(config)
+        self.records = Records(tmp_path / "records.txt")
+        self.env = {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "TEST_RECORD_PATH": str(self.records.path),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.workers: list[ManagedProcess] = []
+
+    def start_worker(self, *args: str) -> ManagedProcess:
+        log = self.tmp_path / f"worker-{len(self.workers)}.log"
+        worker = ManagedProcess(["runworker", *args], self.env, log)
+        self.workers.append(worker)
+        worker.wait_for_output("Worker listening on")
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.backend.flush()
+        self.backend.close()
+
+
+def _redis_setup(tmp_path: Path, server: RedisServer) -> WorkerSetup:
+    config = {"BACKEND": "channels_core.backends.redis.RedisBackend", "HOSTS": [server.url]}
+    return WorkerSetup(tmp_path, config, {"REDIS_URL": server.url})
+
+
+def _database_setup(tmp_path: Path, alias: str) -> WorkerSetup:
+    config = {"BACKEND": "channels_core.backends.database.DatabaseBackend", "DATABASE": alias}
+    db = connections[alias].settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return WorkerSetup(tmp_path, config, {"CHANNELS_BACKEND": "database", "DATABASE_URL": url})
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_setup(tmp_path: Path, private_redis: RedisServer) -> Iterator[WorkerSetup]:
+    setup = _redis_setup(tmp_path, private_redis)
+    yield setup
+    setup.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", id="redis"),
+        pytest.param("database-sqlite", id="database-sqlite", marks=pytest.mark.django_db(transaction=True)),
+        pytest.param(
+            "database-postgres",
+            id="database-postgres",
+            marks=pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+        ),
+    ]
+)
+def any_setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkerSetup]:
+    if request.param == "redis":
+        setup = _redis_setup(tmp_path, request.getfixturevalue("private_redis"))
+    elif request.param == "database-sqlite":
+        setup = _database_setup(tmp_path, "default")
+    else:
+        require_postgres()
+        setup = _database_setup(tmp_path, "postgres")
+    yield setup
+    setup.stop()
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_runworker_refuses_the_in_memory_backend() -> None:
+    result = run_manage("runworker", env={})
+    assert result.returncode != 0
+    assert "runworker cannot use InMemoryBackend" in result.stderr
+    assert "runserver" in result.stderr and "REDIS_URL" in result.stderr
+
+
+def test_a_message_from_this_process_is_consumed_by_runworker(any_setup: WorkerSetup) -> None:
+    any_setup.start_worker()
+    any_setup.backend.send("tests.record", {"number": 1})
+    wait_until(lambda: any_setup.records.numbers("done") == [1], what="the worker to consume the message")
+    reply_to = new_channel_name("!tests.replies")
+    any_setup.backend.send("tests.echo", {"reply_to": reply_to, "text": "ping"})
+    assert any_setup.backend.receive(["!tests.replies"], timeout=20) == (reply_to, {"text": "ping"})
+
+
+def test_kill_9_loses_at_most_the_message_in_hand(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:
+    first = redis_setup.start_worker()
+    total = 30
+    for number in range(total):
+        redis_setup.backend.send("tests.record", {"number": number, "work": 0.05})
+    wait_until(lambda: len(redis_setup.records.numbers("got")) >= 5, what="the worker to be busy")
+    first.kill()
+    redis_setup.start_worker()
+    queue = private_redis.client()
+    wait_until(lambda: queue.llen("channels:q:tests.record") == 0, what="the second worker to drain the channel")
+    wait_until(lambda: len(redis_setup.records.numbers("done")) >= total - 1, what="the rest to be done")
+    got, done = Counter(redis_setup.records.numbers("got")), set(redis_setup.records.numbers("done"))
+    assert max(got.values()) == 1, f"delivered twice: {[n for n, c in got.items() if c > 1]}"
+    assert len(set(range(total)) - done) <= 1, "more than the message in hand was lost"
+
+
+def test_the_worker_rides_out_a_redis_restart(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:
+    worker = redis_setup.start_worker()
+    redis_setup.backend.send("tests.record", {"number": 1})
+    wait_until(lambda: redis_setup.records.numbers("done") == [1], what="the first message")
+    private_redis.stop()
+    worker.wait_for_output("backend unavailable, retrying")
+    private_redis.start()
+    wait_until(lambda: _try_send(redis_setup.backend, {"number": 2}), what="Redis to accept a send again")
+    wait_until(lambda: redis_setup.records.numbers("done") == [1, 2], what="the message sent after the restart")
+    assert worker.process.poll() is None, "the worker must not have exited"
+    worker.wait_for_output("backend reachable again")
+
+
+def _try_send(backend: BaseBackend, message: dict[str, Any]) -> bool:
+    try:
+        backend.send("tests.record", message)
+    except BackendUnavailable:
+        return False
+    return True
+
+
+def test_sigterm_finishes_the_message_in_hand(redis_setup: WorkerSetup) -> None:
+    worker = redis_setup.start_worker()
+    redis_setup.backend.send("tests.record", {"number": 7, "work": 1.0})
+    wait_until(lambda: redis_setup.records.numbers("got") == [7], what="the worker to start the message")
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(20) == 0
+    assert redis_setup.records.numbers("done") == [7]
+    assert "stopping after the messages in hand" in worker.output()
+
+
+def test_a_failing_consumer_is_logged_and_the_worker_goes_on(redis_setup: WorkerSetup) -> None:
+    worker = redis_setup.start_worker()
+    redis_setup.backend.send("tests.fail", {})
+    redis_setup.backend.send("tests.record", {"number": 3})
+    wait_until(lambda: redis_setup.records.numbers("done") == [3], what="the message after the failure")
+    output = worker.output()
+    assert "consumer tests.testapp.consumers.fail failed on channel 'tests.fail'" in output
+    assert "RuntimeError: this consumer always fails" in output
+    assert worker.process.poll() is None
+
+
+def test_only_and_exclude_channels(redis_setup: WorkerSetup) -> None:
+    only = redis_setup.start_worker("--only-channels", "tests.rec*", "tests.echo", "--threads", "2")
+    assert "Worker listening on tests.echo, tests.record (" in only.output()
+    excluded = redis_setup.start_worker("--exclude-channels", "tests.rec*")
+    assert "Worker listening on tests.echo, tests.fail (" in excluded.output()
+
+
+def test_filters_that_leave_nothing_are_an_error(private_redis: RedisServer) -> None:
+    result = run_manage("runworker", "--only-channels", "nothing.*", env={"REDIS_URL": private_redis.url})
+    assert result.returncode != 0
+    assert "the filters leave none of" in result.stderr
