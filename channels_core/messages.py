@@ -20,7 +20,7 @@ def format_size(size: int) -> str:
     """``1468006`` → ``'1.4 MiB'``; small sizes in bytes."""
     if size < 1024:
         return f"{size} bytes"
-    if size < 1024 * 1024:
+    if round(size / 1024, 1) < 1024:
         return f"{size / 1024:.1f} KiB"
     return f"{size / (1024 * 1024):.1f} MiB"
 

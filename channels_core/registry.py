@@ -42,7 +42,10 @@ class Registry:
                 continue
             seen.add(id(function))
             for binding in getattr(function, BINDINGS_ATTRIBUTE, []):
-                self._add(binding)
+                # Call what the module exposes: if another decorator wrapped the
+                # consumer (copying its bindings with functools.wraps), the
+                # wrapper must run, not the function underneath it.
+                self._add(Binding(binding.channel, binding.path, function))
         for bindings in self._by_channel.values():
             # Patterned bindings first (in definition order); the catch-all last.
             bindings.sort(key=lambda b: b.path is None)

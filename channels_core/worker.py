@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from django.db import close_old_connections
 
@@ -54,7 +53,7 @@ class Worker:
         self.channels = list(registry.channels if channels is None else channels)
         self.threads = threads
         self.stopping = threading.Event()
-        self._unmatched_seen: set[tuple[str, Any]] = set()
+        self._unmatched_seen: set[tuple[str, str]] = set()
         self._seen_lock = threading.Lock()
 
     def run(self) -> None:
@@ -114,13 +113,14 @@ class Worker:
             close_old_connections()
 
     def _unmatched(self, channel: str, message: Message) -> None:
-        key = (channel, message.get("path"))
+        path = message.get("path")
+        key = (channel, path if isinstance(path, str) else repr(path))
         with self._seen_lock:
             first = key not in self._unmatched_seen
             if len(self._unmatched_seen) < UNMATCHED_LOG_LIMIT:
                 self._unmatched_seen.add(key)
         if first:
-            logger.warning("no consumer for a message on %r with path %r; dropped", channel, key[1])
+            logger.warning("no consumer for a message on %r with path %r; dropped", channel, path)
         send_channel = message.get("send_channel")
         if channel == WEBSOCKET_CONNECT and isinstance(send_channel, str):
             try:

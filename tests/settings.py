@@ -26,7 +26,8 @@ DATABASES = {
     "default": {**DATABASES["default"], "TEST": {"NAME": TEST_SQLITE_PATH}, "OPTIONS": SQLITE_OPTIONS}
     if DATABASES["default"]["ENGINE"].endswith("sqlite3")
     else DATABASES["default"],
-    "postgres": dj_database_url.parse(TEST_POSTGRES_URL),
+    # A test database per run, so two runs on one machine never drop each other's.
+    "postgres": {**dj_database_url.parse(TEST_POSTGRES_URL), "TEST": {"NAME": f"test_edd_{os.getpid()}"}},
 }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

@@ -2,7 +2,9 @@
 
 ``backends["default"]`` returns the same backend object for the life of the
 process (the in-memory backend *is* its object, so it must be shared); the
-cache is dropped when a test overrides ``CHANNEL_BACKENDS``.
+cache is dropped when ``override_settings`` changes ``CHANNEL_BACKENDS``.
+Deleting the setting sends no signal, so call :meth:`BackendHandler.reset`
+after that.
 """
 
 from __future__ import annotations

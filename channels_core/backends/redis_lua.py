@@ -187,13 +187,26 @@ return {delivered, skipped}
 _LUA_MAGIC = set("^$()%.[]*+-?")
 
 
+def _set_end(glob: str, start: int) -> int:
+    """Index of the ``]`` closing the set that opens at ``start``, by fnmatch's rules, or -1.
+
+    As in fnmatch, a ``]`` right after ``[`` or ``[!`` is a member, not the end.
+    """
+    i = start + 1
+    if i < len(glob) and glob[i] == "!":
+        i += 1
+    if i < len(glob) and glob[i] == "]":
+        i += 1
+    return glob.find("]", i)
+
+
 def lua_pattern(glob: str) -> str:
     """Translate an :mod:`fnmatch` glob over channel names into an anchored Lua pattern."""
     out = ["^"]
     i = 0
     while i < len(glob):
         char = glob[i]
-        closing = glob.find("]", i + 2) if char == "[" else -1
+        closing = _set_end(glob, i) if char == "[" else -1
         if char == "*":
             out.append(".*")
         elif char == "?":

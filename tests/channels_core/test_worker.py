@@ -1,0 +1,312 @@
+"""The worker, in-process on the in-memory backend: dispatch, failures, unmatched messages, stop, threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from channels_core.backends.memory import InMemoryBackend
+from channels_core.decorators import consumer
+from channels_core.registry import Registry
+from channels_core.worker import Worker
+from tests.helpers import wait_until
+
+#: What the consumers below were called with, in the order they ran (appends are thread-safe).
+calls: list[tuple[str, Any]] = []
+
+
+@consumer("jobs.greet")
+def greet(name, count, **kwargs):
+    calls.append(("greet", {"name": name, "count": count, **kwargs}))
+
+
+@consumer("django.websocket.connect", path=r"^/liveblog/(?P<slug>[-\w]+)/stream/$")
+def liveblog_connect(send_channel, slug, **kwargs):
+    calls.append(("liveblog_connect", {"send_channel": send_channel, "slug": slug, **kwargs}))
+
+
+@consumer("django.websocket.receive", path=r"^/liveblog/(?P<slug>[-\w]+)/stream/$")
+def liveblog_receive(**kwargs):
+    calls.append(("liveblog_receive", kwargs))
+
+
+@consumer("jobs.fragile")
+def fragile(n, **kwargs):
+    if n == 1:
+        raise RuntimeError("fragile cannot take 1")
+    calls.append(("fragile", n))
+
+
+@consumer("jobs.routed", path=r"^/ok/$")
+def routed(path, **kwargs):
+    calls.append(("routed", path))
+
+
+@consumer("jobs.count.a")
+@consumer("jobs.count.b")
+@consumer("jobs.count.c")
+def count(n, **kwargs):
+    calls.append(("count", n))
+
+
+#: Three threads must be inside ``gate`` at once for any of them to get through.
+gate_barrier = threading.Barrier(3, timeout=15)
+
+
+@consumer("jobs.gate")
+def gate(**kwargs):
+    gate_barrier.wait()
+    calls.append(("gate", threading.get_ident()))
+
+
+StartWorker = Callable[..., Worker]
+
+
+@pytest.fixture
+def backend() -> Iterator[InMemoryBackend]:
+    calls.clear()
+    gate_barrier.reset()
+    backend = InMemoryBackend({})
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def start_worker(backend: InMemoryBackend) -> Iterator[StartWorker]:
+    """Run a worker over some consumer functions in a background thread; stopped after the test."""
+    running: list[tuple[Worker, threading.Thread]] = []
+
+    def start(*functions: Callable[..., Any], threads: int = 1) -> Worker:
+        worker = Worker(backend, Registry(functions), threads=threads)
+        thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
+        thread.start()
+        running.append((worker, thread))
+        return worker
+
+    yield start
+    for worker, _ in running:
+        worker.stop()
+    for _, thread in running:
+        wait_until(lambda thread=thread: not thread.is_alive(), timeout=15, what="the worker to stop")
+
+
+def called(name: str) -> list[Any]:
+    return [args for consumer_name, args in calls if consumer_name == name]
+
+
+def unmatched_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "channels_core.worker" and r.levelno == logging.WARNING and "no consumer" in r.getMessage()
+    ]
+
+
+# Dispatch.
+
+
+def test_message_keys_arrive_as_keywords(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    start_worker(greet)
+    backend.send("jobs.greet", {"name": "Ada", "count": 3, "extra": [1, {"x": None}]})
+    wait_until(lambda: called("greet"), what="greet to run")
+    assert called("greet") == [{"name": "Ada", "count": 3, "extra": [1, {"x": None}]}]
+
+
+def test_path_groups_arrive_as_extra_keywords(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    start_worker(liveblog_connect)
+    backend.send(
+        "django.websocket.connect",
+        {"send_channel": "!django.websocket.send.srv1.a1", "path": "/liveblog/big-news/stream/", "order": 0},
+    )
+    wait_until(lambda: called("liveblog_connect"), what="liveblog_connect to run")
+    assert called("liveblog_connect") == [
+        {
+            "send_channel": "!django.websocket.send.srv1.a1",
+            "slug": "big-news",
+            "path": "/liveblog/big-news/stream/",
+            "order": 0,
+        }
+    ]
+
+
+def test_messages_of_one_channel_are_handled_in_order(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    for n in range(50):
+        backend.send("jobs.count.a", {"n": n})
+    start_worker(count)
+    wait_until(lambda: len(called("count")) == 50, what="50 messages handled")
+    assert called("count") == list(range(50))
+
+
+# A consumer that raises.
+
+
+def test_failing_consumer_is_logged_and_the_worker_goes_on(
+    backend: InMemoryBackend, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    start_worker(fragile)
+    backend.send("jobs.fragile", {"n": 1})
+    backend.send("jobs.fragile", {"n": 2})
+    wait_until(lambda: called("fragile"), what="the message after the failure to be handled")
+    assert called("fragile") == [2]
+
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.name == "channels_core.worker"
+    assert "tests.channels_core.test_worker.fragile" in failure.getMessage()
+    assert "'jobs.fragile'" in failure.getMessage()
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is RuntimeError
+    assert "Traceback (most recent call last)" in caplog.text
+    assert "RuntimeError: fragile cannot take 1" in caplog.text
+
+
+def test_consumer_called_with_missing_keys_is_logged_not_fatal(
+    backend: InMemoryBackend, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message without a key the consumer requires is a TypeError in the consumer, nothing worse."""
+    start_worker(greet)
+    backend.send("jobs.greet", {"name": "no count"})
+    backend.send("jobs.greet", {"name": "Ada", "count": 1})
+    wait_until(lambda: called("greet"), what="the well-formed message to be handled")
+    assert called("greet") == [{"name": "Ada", "count": 1}]
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is TypeError
+
+
+# Messages no consumer matches.
+
+
+def test_unmatched_message_is_logged_once_per_channel_and_path_and_dropped(
+    backend: InMemoryBackend, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in ["/nope/", "/nope/", "/other/", "/nope/", None, None]:
+        backend.send("jobs.routed", {"path": path} if path else {})
+    backend.send("jobs.routed", {"path": "/ok/"})
+    start_worker(routed)
+    wait_until(lambda: called("routed"), what="the matching message to be handled")
+
+    assert called("routed") == ["/ok/"]
+    assert unmatched_warnings(caplog) == [
+        "no consumer for a message on 'jobs.routed' with path '/nope/'; dropped",
+        "no consumer for a message on 'jobs.routed' with path '/other/'; dropped",
+        "no consumer for a message on 'jobs.routed' with path None; dropped",
+    ]
+    assert backend.receive(["jobs.routed"]) is None
+
+
+def test_unmatched_message_with_an_odd_path_does_not_stop_the_worker(
+    backend: InMemoryBackend, start_worker: StartWorker
+) -> None:
+    """Messages are any JSON dict: a list or dict ``path`` matches no pattern and must be dropped like any other."""
+    backend.send("jobs.routed", {"path": ["/ok/"]})
+    backend.send("jobs.routed", {"path": {"p": "/ok/"}})
+    backend.send("jobs.routed", {"path": "/ok/"})
+    start_worker(routed)
+    wait_until(lambda: called("routed"), what="the message after the odd paths to be handled")
+    assert called("routed") == ["/ok/"]
+
+
+def test_unmatched_websocket_connect_is_closed(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    start_worker(liveblog_connect)
+    backend.send(
+        "django.websocket.connect",
+        {"send_channel": "!django.websocket.send.srv1.k3J9", "path": "/nowhere/", "order": 0},
+    )
+    reply = wait_until(
+        lambda: backend.receive(["!django.websocket.send.srv1"]), what="a close on the socket's send channel"
+    )
+    assert reply == ("!django.websocket.send.srv1.k3J9", {"close": True})
+    assert called("liveblog_connect") == []
+
+
+def test_unmatched_messages_other_than_connect_get_no_close(
+    backend: InMemoryBackend, start_worker: StartWorker
+) -> None:
+    backend.send(
+        "django.websocket.receive",
+        {"send_channel": "!django.websocket.send.srv1.k3J9", "path": "/nowhere/", "text": "hi"},
+    )
+    backend.send(
+        "django.websocket.receive",
+        {"send_channel": "!django.websocket.send.srv1.k3J9", "path": "/liveblog/x/stream/"},
+    )
+    start_worker(liveblog_receive)
+    wait_until(lambda: called("liveblog_receive"), what="the matching message to be handled")
+    assert backend.receive(["!django.websocket.send.srv1"]) is None
+
+
+def test_unmatched_connect_without_send_channel_is_just_dropped(
+    backend: InMemoryBackend, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend.send("django.websocket.connect", {"path": "/nowhere/"})
+    backend.send("django.websocket.connect", {"path": "/liveblog/x/stream/", "send_channel": "!s.a"})
+    start_worker(liveblog_connect)
+    wait_until(lambda: called("liveblog_connect"), what="the matching connect to be handled")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert backend.receive(["!s"]) is None
+
+
+# Stopping.
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_stop_makes_run_return(backend: InMemoryBackend, threads: int) -> None:
+    worker = Worker(backend, Registry([greet]), threads=threads)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    backend.send("jobs.greet", {"name": "before stop", "count": 1})
+    wait_until(lambda: called("greet"), what="the worker to handle a message")
+    assert thread.is_alive()
+    worker.stop()
+    wait_until(lambda: not thread.is_alive(), timeout=15, what="run() to return after stop()")
+
+
+def test_stop_makes_run_return_with_no_channels(backend: InMemoryBackend) -> None:
+    worker = Worker(backend, Registry([]))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    worker.stop()
+    wait_until(lambda: not thread.is_alive(), timeout=15, what="run() to return after stop()")
+
+
+def test_stopped_worker_leaves_later_messages_alone(backend: InMemoryBackend) -> None:
+    worker = Worker(backend, Registry([greet]))
+    worker.stop()
+    worker.run()  # returns at once: stop() came first
+    backend.send("jobs.greet", {"name": "later", "count": 1})
+    assert called("greet") == []
+    assert backend.receive(["jobs.greet"]) == ("jobs.greet", {"name": "later", "count": 1})
+
+
+# Threads.
+
+
+def test_threads_handle_messages_at_the_same_time(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    """Each gate message blocks until three are in hand at once, so only three concurrent threads get through."""
+    for _ in range(3):
+        backend.send("jobs.gate", {})
+    start_worker(gate, threads=3)
+    wait_until(lambda: len(called("gate")) == 3, timeout=20, what="three threads through the gate")
+    assert len(set(called("gate"))) == 3
+
+
+def test_every_message_is_handled_exactly_once_across_threads(backend: InMemoryBackend) -> None:
+    sent = []
+    for n in range(270):
+        backend.send(f"jobs.count.{'abc'[n % 3]}", {"n": n})
+        sent.append(n)
+    worker = Worker(backend, Registry([count]), threads=3)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_until(lambda: len(called("count")) >= len(sent), what="every message handled")
+    worker.stop()
+    wait_until(lambda: not thread.is_alive(), timeout=15, what="run() to return after stop()")
+
+    handled = Counter(called("count"))
+    assert sorted(handled) == sent
+    assert set(handled.values()) == {1}
