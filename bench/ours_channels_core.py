@@ -1,0 +1,245 @@
+"""Our side of the benchmark: ``channels_core.backends.redis.RedisBackend``.
+
+Run by ``bench/run.py`` with the project's virtualenv; see ``bench/README.md``.
+Synchronous, as the backend is: one call is one round trip to Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from benchlib import E2E_CHANNEL, GROUP, ONE_CHANNEL, Budget, message, stop_message, timed
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import redis  # noqa: E402
+
+from channels_core.backends.redis import RedisBackend  # noqa: E402
+from channels_core.names import new_channel_name  # noqa: E402
+
+PREFIX = "bench:ours:"
+
+
+def make_backend(url: str) -> RedisBackend:
+    return RedisBackend(
+        {
+            "HOSTS": [url],
+            "PREFIX": PREFIX,
+            "EXPIRY": 120,
+            "GROUP_EXPIRY": 600,
+            "CAPACITY": 100,
+            # Big enough that no benchmark send or group delivery is refused.
+            "CHANNEL_CAPACITY": {"bench.*": 1_000_000, "!bench.*": 1_000_000},
+        },
+        alias="bench",
+    )
+
+
+def measure_send(backend: RedisBackend, count: int, max_seconds: float) -> dict[str, Any]:
+    """Send up to ``count`` messages to one channel (stopping after ``max_seconds``)."""
+    backend.send(ONE_CHANNEL + ".warm", message(0))  # connects and loads the script
+    budget = Budget(max_seconds)
+    done = 0
+    start = time.perf_counter()
+    for i in range(count):
+        if budget.over(i):
+            break
+        backend.send(ONE_CHANNEL, message(i))
+        done += 1
+    return timed(done, time.perf_counter() - start, truncated=budget.exhausted)
+
+
+def measure_receive(backend: RedisBackend, count: int, max_seconds: float) -> dict[str, Any]:
+    """Receive the ``count`` messages the send measurement left on the channel."""
+    budget = Budget(max_seconds)
+    done = 0
+    in_order = True
+    start = time.perf_counter()
+    for i in range(count):
+        if budget.over(i):
+            break
+        found = backend.receive([ONE_CHANNEL], timeout=1.0)
+        if found is None:
+            break
+        in_order = in_order and found[1]["n"] == i
+        done += 1
+    seconds = time.perf_counter() - start
+    return timed(done, seconds, truncated=budget.exhausted, in_order=in_order)
+
+
+def stored_entries(client: redis.Redis, inboxes: list[str]) -> int:
+    """Entries waiting in the inboxes' queues, read straight from Redis (independent of the API's count)."""
+    return sum(int(client.llen(f"{PREFIX}q:{inbox}")) for inbox in inboxes)
+
+
+def measure_group(
+    backend: RedisBackend, client: redis.Redis, spec: dict[str, Any], max_seconds: float
+) -> dict[str, Any]:
+    """Group sends to ``members`` response channels spread evenly over ``inboxes`` interface servers."""
+    backend.flush()
+    members, sends = spec["members"], spec["sends"]
+    inboxes = [f"!bench.srv{k}" for k in range(spec["inboxes"])]
+    channels = [new_channel_name(inboxes[m % len(inboxes)]) for m in range(members)]
+    for channel in channels:
+        backend.group_add(GROUP, channel)
+    delivered = skipped = 0
+    warm = backend.group_send(GROUP, message(-1))  # loads the script
+    delivered, skipped = warm.delivered, warm.skipped
+    budget = Budget(max_seconds)
+    done = 0
+    start = time.perf_counter()
+    for i in range(sends):
+        if budget.over(i):
+            break
+        result = backend.group_send(GROUP, message(i))
+        delivered += result.delivered
+        skipped += result.skipped
+        done += 1
+    seconds = time.perf_counter() - start
+    expected = (done + 1) * members
+    stored = stored_entries(client, inboxes)
+    out = timed(done, seconds, truncated=budget.exhausted)
+    out.update(
+        members=members,
+        inboxes=len(inboxes),
+        deliveries_per_s=round(out["rate"] * members, 1),
+        expected=expected,
+        delivered=delivered,
+        skipped=skipped,
+        stored=stored,
+        verified=delivered == expected and stored == expected and skipped == 0,
+        how="GroupSendResult.delivered summed, and LLEN of the inbox queues in Redis",
+    )
+    backend.flush()
+    return out
+
+
+def measure_drain(backend: RedisBackend, spec: dict[str, Any], max_seconds: float) -> dict[str, Any]:
+    """One interface server receives every delivery of ``sends`` group sends to its ``members`` sockets."""
+    backend.flush()
+    members, sends = spec["members"], spec["sends"]
+    inbox = "!bench.drain"
+    channels = [new_channel_name(inbox) for _ in range(members)]
+    for channel in channels:
+        backend.group_add(GROUP, channel)
+    for i in range(sends):
+        backend.group_send(GROUP, message(i))
+    backend.receive([inbox + ".warm"], timeout=0)
+    expected = members * sends
+    per_channel: Counter[str] = Counter()
+    budget = Budget(max_seconds)
+    start = time.perf_counter()
+    for i in range(expected):
+        if budget.over(i):
+            break
+        found = backend.receive([inbox], timeout=1.0)
+        if found is None:
+            break
+        per_channel[found[0]] += 1
+    seconds = time.perf_counter() - start
+    received = sum(per_channel.values())
+    out = timed(received, seconds, truncated=budget.exhausted)
+    out.update(
+        members=members,
+        sends=sends,
+        expected=expected,
+        verified=received == expected and all(per_channel[c] == sends for c in channels),
+    )
+    backend.flush()
+    return out
+
+
+def run_inproc(url: str, plan: dict[str, Any]) -> dict[str, Any]:
+    backend = make_backend(url)
+    client = redis.Redis.from_url(url)
+    limit = plan["max_seconds"]
+    try:
+        backend.flush()
+        sent = measure_send(backend, plan["send"], limit)
+        result: dict[str, Any] = {
+            "send": sent,
+            "receive": measure_receive(backend, sent["count"], limit),
+            "groups": [measure_group(backend, client, spec, limit) for spec in plan["groups"]],
+        }
+        if plan.get("drain"):
+            result["drain"] = measure_drain(backend, plan["drain"], plan["drain"]["max_seconds"])
+        return result
+    finally:
+        backend.flush()
+        backend.close()
+        client.close()
+
+
+def run_consume(url: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Receive from the end-to-end channel until the stop message; note when the last message came."""
+    backend = make_backend(url)
+    backend.receive([E2E_CHANNEL + ".warm"], timeout=0)  # connect and load the script before READY
+    benchlib.say_ready()
+    deadline = time.monotonic() + plan["max_seconds"]
+    received, in_order, sent = 0, True, -1
+    first_receive = last_receive = 0.0
+    while time.monotonic() < deadline:
+        found = backend.receive([E2E_CHANNEL], timeout=1.0)
+        if found is None:
+            continue
+        got = found[1]
+        if got.get("stop"):
+            sent = got["n"]
+            break
+        last_receive = time.monotonic()
+        if received == 0:
+            first_receive = last_receive
+        in_order = in_order and got["n"] == received
+        received += 1
+    backend.close()
+    return {
+        "received": received,
+        "sent": sent,
+        "first_receive": first_receive,
+        "last_receive": last_receive,
+        "in_order": in_order,
+    }
+
+
+def run_produce(url: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Send to the end-to-end channel as fast as one process can, for ``count`` messages or ``max_seconds``."""
+    backend = make_backend(url)
+    backend.send(E2E_CHANNEL + ".warm", message(0))  # connect and load the script, untimed
+    budget = Budget(plan["max_seconds"])
+    sent = 0
+    first_send = time.monotonic()
+    for i in range(plan["count"]):
+        if budget.over(i):
+            break
+        backend.send(E2E_CHANNEL, message(i))
+        sent += 1
+    last_send = time.monotonic()
+    backend.send(E2E_CHANNEL, stop_message(sent))
+    backend.close()
+    return {"sent": sent, "first_send": first_send, "last_send": last_send}
+
+
+def main() -> None:
+    args = benchlib.side_arguments(__doc__ or "")
+    plan = json.loads(args.plan)
+    role = {"inproc": run_inproc, "consume": run_consume, "produce": run_produce}[args.role]
+    result = role(args.url, plan)
+    result["versions"] = {"redis-py": redis.__version__, "django": django.get_version()}
+    benchlib.emit(result)
+
+
+if __name__ == "__main__":
+    main()
