@@ -8,12 +8,13 @@ __all__ = ["GroupMember", "QueuedMessage"]
 
 
 class QueuedMessage(models.Model):
-    """One message waiting on a channel; claiming it deletes the row."""
+    """One message waiting in a queue; claiming it deletes the row."""
 
     id = models.BigAutoField(primary_key=True)
     #: Where it is stored: the channel, or a response channel's inbox.
     queue = models.CharField(max_length=200)
-    channel = models.CharField(max_length=200)
+    #: The channel it was sent to; comma-separated members of the inbox for a group send.
+    channels = models.TextField()
     payload = models.TextField()
     #: Seconds since the epoch after which it is never delivered.
     expires = models.FloatField()
@@ -21,12 +22,12 @@ class QueuedMessage(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["queue", "id"], name="channels_queue_order"),
-            models.Index(fields=["channel", "expires"], name="channels_channel_expires"),
+            models.Index(fields=["queue", "expires"], name="channels_queue_expires"),
             models.Index(fields=["expires"], name="channels_expires"),
         ]
 
     def __str__(self) -> str:
-        return f"message {self.id} on {self.channel}"
+        return f"message {self.id} in {self.queue}"
 
 
 class GroupMember(models.Model):

@@ -1,13 +1,22 @@
 """The interface every channel backend implements.
 
-:class:`BaseBackend` does what all backends share (name rules, encoding,
-capacity look-up, logging) and leaves storage to four small methods a backend
-overrides: :meth:`~BaseBackend._send`, :meth:`~BaseBackend._receive`,
-:meth:`~BaseBackend._group_send` and the group-membership methods.
+Storage is in **queues** of **entries**. A normal channel is its own queue; a
+response channel is stored in its inbox's queue (see :mod:`channels_core.names`).
+An entry is one message for one or more channels of one queue: a group send
+puts a single entry in each inbox it reaches, naming every member there, and
+the interface server reading the inbox hands a copy to each. Capacity counts
+the entries waiting in a queue.
+
+:class:`BaseBackend` does what every backend shares (names, encoding,
+capacity look-up, logging, expanding entries) and leaves storage to a few
+small methods: :meth:`~BaseBackend._push`, :meth:`~BaseBackend._pop` and the
+group-membership methods; :meth:`~BaseBackend._group_send` may be overridden
+to batch.
 
 Backends are synchronous and thread-safe: a worker calls them from several
 threads, and the asyncio WebSocket server calls them from a thread pool (one
-thread blocks in :meth:`receive` on the server's inbox while others send).
+thread blocks in :meth:`~BaseBackend.receive_inbox` on the server's inbox
+while others send).
 """
 
 from __future__ import annotations
@@ -19,13 +28,16 @@ from functools import lru_cache
 from typing import Any
 
 from .. import defaults
-from ..exceptions import ChannelFull
+from ..exceptions import ChannelFull, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
-from ..names import inbox_of, validate_channel_name, validate_group_name
+from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 
-__all__ = ["BaseBackend", "GroupSendResult"]
+__all__ = ["BaseBackend", "Entry", "GroupSendResult"]
 
 logger = logging.getLogger("channels_core.backends")
+
+#: What a queue holds: the channels an encoded message is for, and the message.
+Entry = tuple[Sequence[str], bytes]
 
 
 class GroupSendResult:
@@ -78,24 +90,25 @@ class BaseBackend:
 
         Raises:
             InvalidChannelName, InvalidMessage, MessageTooLarge: bad input.
-            ChannelFull: the channel holds ``capacity`` messages already.
+            ChannelFull: the channel's queue holds its capacity of messages already.
             BackendUnavailable: the backend's server cannot be reached.
         """
         validate_channel_name(channel)
         payload = encode_message(channel, message)
-        capacity = self.capacity_for(channel)
-        if not self._send(channel, inbox_of(channel), payload, capacity):
-            raise ChannelFull(f"channel {channel!r} is full (capacity {capacity})")
+        queue = inbox_of(channel)
+        capacity = self.capacity_for(queue)
+        if not self._push(queue, [channel], payload, capacity):
+            shared = f", shared with the other channels of inbox {queue!r}" if queue != channel else ""
+            raise ChannelFull(f"channel {channel!r} is full (capacity {capacity}{shared})")
 
     def receive(self, channels: Sequence[str], timeout: float | None = 0) -> tuple[str, Message] | None:
         """Take the oldest unexpired message from the first of ``channels`` that has one.
 
-        A response-channel name listens on it as an inbox: it receives the
-        messages of every channel one level below it (see :mod:`channels_core.names`),
-        and the returned name is the channel each was sent to.
+        This is how workers read normal channels. Response channels are read by
+        their interface server, through :meth:`receive_inbox`.
 
         Args:
-            channels: names to listen on; at most one message is taken.
+            channels: normal channel names to listen on; at most one message is taken.
             timeout: seconds to wait for a message; ``0`` does not wait.
 
         Returns:
@@ -104,12 +117,40 @@ class BaseBackend:
         if not channels:
             raise ValueError("receive() needs at least one channel to listen on")
         for name in channels:
-            validate_channel_name(name)
-        found = self._receive(list(channels), max(0.0, timeout or 0.0))
-        if found is None:
+            if is_response_channel(validate_channel_name(name)):
+                raise InvalidChannelName(
+                    f"cannot receive() on response channel {name!r}: an interface server "
+                    "reads response channels through their inbox with receive_inbox()"
+                )
+        entries = self._pop(list(channels), _seconds(timeout), 1)
+        if not entries:
             return None
-        channel, payload = found
-        return channel, decode_message(payload)
+        channels_of_entry, payload = entries[0]
+        return channels_of_entry[0], decode_message(payload)
+
+    def receive_inbox(self, inbox: str, timeout: float | None = 0, limit: int = 100) -> list[tuple[str, Message]]:
+        """Take what waits in a response inbox: every message for every channel below it.
+
+        One call costs one backend round trip however many clients the inbox
+        serves, and may return more messages than ``limit`` (one group send
+        is one entry, with a copy for each member in the inbox).
+
+        Args:
+            inbox: a response-channel prefix, e.g. ``"!django.websocket.send.srv1"``.
+            timeout: seconds to wait when the inbox is empty; ``0`` does not wait.
+            limit: the most entries to take at once.
+
+        Returns:
+            ``(channel, message)`` pairs in the order they were sent; copies
+            of one group message share one dict, so do not change it.
+        """
+        if not is_response_channel(validate_channel_name(inbox)):
+            raise InvalidChannelName(f"receive_inbox() needs a response inbox starting with '!', not {inbox!r}")
+        received: list[tuple[str, Message]] = []
+        for channels, payload in self._pop([inbox], _seconds(timeout), limit):
+            message = decode_message(payload)
+            received += [(channel, message) for channel in channels]
+        return received
 
     def group_add(self, group: str, channel: str) -> None:
         """Add ``channel`` to ``group``, or refresh its membership for ``group_expiry`` seconds."""
@@ -126,7 +167,7 @@ class BaseBackend:
     def group_send(self, group: str, message: Message) -> GroupSendResult:
         """Send one copy of ``message`` to every live member of ``group``.
 
-        A member whose channel is full is skipped and counted; the sender never
+        A member whose queue is full is skipped and counted; the sender never
         gets :exc:`ChannelFull` from a group.
         """
         validate_group_name(group)
@@ -134,7 +175,7 @@ class BaseBackend:
         result = self._group_send(group, payload)
         if result.skipped:
             logger.warning(
-                "group %r: skipped %d full member channel(s), delivered to %d",
+                "group %r: skipped %d member(s) whose channel was full, delivered to %d",
                 group,
                 result.skipped,
                 result.delivered,
@@ -150,12 +191,16 @@ class BaseBackend:
 
     # Storage: what each backend provides.
 
-    def _send(self, channel: str, queue: str, payload: bytes, capacity: int) -> bool:
-        """Store ``payload`` for ``channel`` in ``queue``; ``False`` if the channel is full."""
+    def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
+        """Append an entry to ``queue`` unless it holds ``capacity`` entries; ``False`` if full."""
         raise NotImplementedError
 
-    def _receive(self, queues: list[str], timeout: float) -> tuple[str, bytes] | None:
-        """Pop the oldest unexpired message of the first non-empty queue."""
+    def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
+        """Take up to ``limit`` unexpired entries from ``queues``, oldest first within a queue.
+
+        Waits up to ``timeout`` seconds for one; returns ``[]`` if none came.
+        Several queues are only asked for with ``limit=1`` (a worker's receive).
+        """
         raise NotImplementedError
 
     def _group_add(self, group: str, channel: str) -> None:
@@ -168,23 +213,23 @@ class BaseBackend:
         raise NotImplementedError
 
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
-        """Default: one :meth:`_send` per member. Backends override it to batch."""
+        """Default: one entry per member queue. Backends override it to save round trips."""
         result = GroupSendResult()
-        for channel in self._group_channels(group):
-            if self._send(channel, inbox_of(channel), payload, self.capacity_for(channel)):
-                result.delivered += 1
+        for queue, members in group_by_queue(self._group_channels(group)).items():
+            if self._push(queue, members, payload, self.capacity_for(queue)):
+                result.delivered += len(members)
             else:
-                result.skipped += 1
+                result.skipped += len(members)
         return result
 
     # Helpers.
 
-    def _capacity_for(self, channel: str) -> int:
-        """The capacity of ``channel``: an exact ``CHANNEL_CAPACITY`` entry, a glob, or ``CAPACITY``."""
-        if channel in self._exact_capacity:
-            return self._exact_capacity[channel]
+    def _capacity_for(self, queue: str) -> int:
+        """The capacity of ``queue``: an exact ``CHANNEL_CAPACITY`` entry, a glob, or ``CAPACITY``."""
+        if queue in self._exact_capacity:
+            return self._exact_capacity[queue]
         for pattern, capacity in self._glob_capacity:
-            if fnmatch.fnmatchcase(channel, pattern):
+            if fnmatch.fnmatchcase(queue, pattern):
                 return capacity
         return self.capacity
 
@@ -192,6 +237,18 @@ class BaseBackend:
     def capacity_rules(self) -> list[tuple[str, int]]:
         """``CHANNEL_CAPACITY`` as (glob, capacity) pairs in look-up order (exact names first)."""
         return list(self._exact_capacity.items()) + list(self._glob_capacity)
+
+
+def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
+    """Channels by the queue they are stored in, keeping their order."""
+    queues: dict[str, list[str]] = {}
+    for channel in channels:
+        queues.setdefault(inbox_of(channel), []).append(channel)
+    return queues
+
+
+def _seconds(timeout: float | None) -> float:
+    return max(0.0, timeout or 0.0)
 
 
 def _is_glob(name: str) -> bool:

@@ -5,8 +5,8 @@ PostgreSQL), which makes it the multi-process option without Redis. It is
 slower than Redis and receivers poll (with a short back-off), so use it for
 modest traffic.
 
-A message is claimed by deleting its row in one statement (``DELETE ...
-RETURNING``; on PostgreSQL the row is picked with ``FOR UPDATE SKIP
+Entries are claimed by deleting their rows in one statement (``DELETE ...
+RETURNING``; on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
 LOCKED``), so two receivers never get the same one. A send made inside a
 ``transaction.atomic()`` block is part of that transaction.
 """
@@ -14,39 +14,38 @@ LOCKED``), so two receivers never get the same one. A send made inside a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Count
 
 from .. import defaults
 from ..models import GroupMember, QueuedMessage
-from ..names import inbox_of
-from .base import BaseBackend, GroupSendResult
+from .base import BaseBackend, Entry
 
 __all__ = ["DatabaseBackend"]
 
 #: Seconds between sweeps that delete expired rows, per process.
 SWEEP_INTERVAL = 1.0
-#: Supported ``connection.vendor`` values.
-VENDORS = ("postgresql", "sqlite")
+#: Separates the channels of a group send's entry (channel names never contain it).
+SEPARATOR = ","
 
-_CLAIM = {
-    "postgresql": (
-        "DELETE FROM {table} WHERE id = ("
-        " SELECT id FROM {table} WHERE queue IN ({queues}) AND expires > %s"
-        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ") RETURNING channel, payload"
-    ),
-    # SQLite runs one writer at a time, so the sub-select and delete are atomic.
-    "sqlite": (
-        "DELETE FROM {table} WHERE id = ("
-        " SELECT id FROM {table} WHERE queue IN ({queues}) AND expires > %s"
-        " ORDER BY id LIMIT 1"
-        ") RETURNING channel, payload"
-    ),
-}
+# The oldest live rows of the first queues; SQLite runs one writer at a time,
+# so its sub-select and delete are atomic without row locks.
+_CLAIM = (
+    "DELETE FROM {table} WHERE id IN ("
+    " SELECT id FROM {table} WHERE queue IN ({queues}) AND expires > %s"
+    " ORDER BY id LIMIT %s{lock}"
+    ") RETURNING id, queue, channels, payload"
+)
+_ROW_LOCKS = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
+
+# Insert unless the queue holds `capacity` live entries (counting at most that
+# many rows keeps a send cheap however long the queue).
+_PUSH = (
+    "INSERT INTO {table} (queue, channels, payload, expires) SELECT %s, %s, %s, %s"
+    " WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE queue = %s AND expires > %s LIMIT %s) AS live) < %s"
+)
 
 
 class DatabaseBackend(BaseBackend):
@@ -66,9 +65,9 @@ class DatabaseBackend(BaseBackend):
     @property
     def _vendor(self) -> str:
         vendor: str = connections[self.database].vendor
-        if vendor not in VENDORS:
+        if vendor not in _ROW_LOCKS:
             raise NotImplementedError(
-                f"the database channel backend supports {' and '.join(VENDORS)}, not {vendor} "
+                f"the database channel backend supports {' and '.join(_ROW_LOCKS)}, not {vendor} "
                 f"(database {self.database!r})"
             )
         return vendor
@@ -87,38 +86,53 @@ class DatabaseBackend(BaseBackend):
         self._messages().filter(expires__lte=now).delete()
         self._members().filter(expires__lte=now).delete()
 
-    def _lock_channel(self, channel: str) -> None:
-        """Serialise senders to one channel on PostgreSQL, so capacity is exact."""
+    def _lock_queue(self, queue: str) -> None:
+        """On PostgreSQL: serialise senders to one queue, so capacity is exact, and commit without waiting.
+
+        Delivery is at most once anyway, so a message need not survive a
+        database crash: not waiting for the commit to reach the disk makes a
+        send several times faster. Other writes of the transaction wait as usual
+        if they ask for it; this setting ends with the transaction.
+        """
         if self._vendor == "postgresql":
             with connections[self.database].cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [channel])
+                cursor.execute(
+                    "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext(%s))",
+                    [queue],
+                )
 
-    def _send(self, channel: str, queue: str, payload: bytes, capacity: int) -> bool:
+    def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
         now = time.time()
-        with transaction.atomic(using=self.database):
+        connection = connections[self.database]
+        with transaction.atomic(using=self.database), connection.cursor() as cursor:
             self._sweep(now)
-            self._lock_channel(channel)
-            if self._messages().filter(channel=channel, expires__gt=now).count() >= capacity:
-                return False
-            self._messages().create(queue=queue, channel=channel, payload=payload.decode(), expires=now + self.expiry)
-        return True
+            self._lock_queue(queue)
+            cursor.execute(
+                _PUSH.format(table=connection.ops.quote_name(QueuedMessage._meta.db_table)),
+                [queue, SEPARATOR.join(channels), payload.decode(), now + self.expiry, queue, now, capacity, capacity],
+            )
+            return bool(cursor.rowcount == 1)
 
-    def _receive(self, queues: list[str], timeout: float) -> tuple[str, bytes] | None:
-        sql = _CLAIM[self._vendor].format(
-            table=connections[self.database].ops.quote_name(QueuedMessage._meta.db_table),
+    def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
+        connection = connections[self.database]
+        sql = _CLAIM.format(
+            table=connection.ops.quote_name(QueuedMessage._meta.db_table),
             queues=", ".join(["%s"] * len(queues)),
+            lock=_ROW_LOCKS[self._vendor],
         )
         deadline = time.monotonic() + timeout
         pause = 0.005
         while True:
-            with transaction.atomic(using=self.database), connections[self.database].cursor() as cursor:
-                cursor.execute(sql, [*queues, time.time()])
-                row = cursor.fetchone()
-            if row is not None:
-                return row[0], row[1].encode()
+            with transaction.atomic(using=self.database), connection.cursor() as cursor:
+                if self._vendor == "postgresql":
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")  # as in _lock_queue
+                cursor.execute(sql, [*queues, time.time(), limit])
+                rows = sorted(cursor.fetchall())
+            if rows:
+                return [(channels.split(SEPARATOR), payload.encode()) for _, _, channels, payload in rows]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None
+                return []
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, self.poll_interval)
 
@@ -133,32 +147,6 @@ class DatabaseBackend(BaseBackend):
 
     def _group_channels(self, group: str) -> list[str]:
         return list(self._members().filter(group=group, expires__gt=time.time()).values_list("channel", flat=True))
-
-    def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
-        """One transaction: count what each member holds, then insert all copies at once."""
-        now = time.time()
-        result = GroupSendResult()
-        with transaction.atomic(using=self.database):
-            self._sweep(now)
-            members = self._group_channels(group)
-            waiting = dict(
-                self._messages()
-                .filter(channel__in=members, expires__gt=now)
-                .values_list("channel")
-                .annotate(count=Count("id"))
-            )
-            copies = []
-            text = payload.decode()
-            for channel in members:
-                if waiting.get(channel, 0) >= self.capacity_for(channel):
-                    result.skipped += 1
-                    continue
-                copies.append(
-                    QueuedMessage(queue=inbox_of(channel), channel=channel, payload=text, expires=now + self.expiry)
-                )
-            self._messages().bulk_create(copies)
-            result.delivered = len(copies)
-        return result
 
     def flush(self) -> None:
         self._messages().all().delete()

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import defaults
-from .base import BaseBackend, GroupSendResult
+from .base import BaseBackend, Entry
 
 __all__ = ["InMemoryBackend"]
 
-# (deadline, channel, payload)
-_Entry = tuple[float, str, bytes]
+# (deadline, channels, payload)
+_Stored = tuple[float, Sequence[str], bytes]
 
 
 class InMemoryBackend(BaseBackend):
     """Thread-safe queues and groups in this process's memory.
 
-    Receivers wait on a condition variable, so a blocking :meth:`receive`
-    sleeps until a message arrives instead of polling.
+    Receivers wait on a condition variable, so a blocking receive sleeps until
+    a message arrives instead of polling.
     """
 
     cross_process = False
@@ -34,66 +34,53 @@ class InMemoryBackend(BaseBackend):
     def __init__(self, config: Mapping[str, Any], alias: str = defaults.DEFAULT_ALIAS) -> None:
         super().__init__(config, alias)
         self._arrived = threading.Condition()
-        self._queues: dict[str, deque[_Entry]] = {}
-        self._waiting: Counter[str] = Counter()  # messages per channel, for capacity
+        self._queues: dict[str, deque[_Stored]] = {}
         self._groups: dict[str, dict[str, float]] = {}  # group -> {channel: deadline}
         self._next_sweep = 0.0
 
-    def _send(self, channel: str, queue: str, payload: bytes, capacity: int) -> bool:
+    def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
         with self._arrived:
             now = time.monotonic()
             self._sweep(now)
-            self._trim(queue, now)
-            if self._waiting[channel] >= capacity:
+            entries = self._trimmed(queue, now)
+            if len(entries) >= capacity:
                 return False
-            self._queues.setdefault(queue, deque()).append((now + self.expiry, channel, payload))
-            self._waiting[channel] += 1
+            entries.append((now + self.expiry, tuple(channels), payload))
+            self._queues[queue] = entries
             self._arrived.notify_all()
             return True
 
-    def _receive(self, queues: list[str], timeout: float) -> tuple[str, bytes] | None:
+    def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
         deadline = time.monotonic() + timeout
         with self._arrived:
             while True:
                 now = time.monotonic()
                 for queue in queues:
-                    found = self._pop_live(queue, now)
-                    if found is not None:
-                        return found
+                    entries = self._trimmed(queue, now)
+                    taken = [entries.popleft()[1:] for _ in range(min(limit, len(entries)))]
+                    if not entries:
+                        self._queues.pop(queue, None)
+                    if taken:
+                        return taken
                 if now >= deadline:
-                    return None
+                    return []
                 self._arrived.wait(deadline - now)
 
-    def _pop_live(self, queue: str, now: float) -> tuple[str, bytes] | None:
-        entries = self._queues.get(queue)
-        while entries:
-            expires, channel, payload = entries.popleft()
-            self._forget(channel)
-            if expires > now:
-                return channel, payload
-        self._queues.pop(queue, None)
-        return None
-
-    def _forget(self, channel: str) -> None:
-        self._waiting[channel] -= 1
-        if self._waiting[channel] <= 0:
-            del self._waiting[channel]
-
-    def _trim(self, queue: str, now: float) -> None:
-        """Drop the expired messages at the head of ``queue`` (called with the lock held)."""
-        entries = self._queues.get(queue)
+    def _trimmed(self, queue: str, now: float) -> deque[_Stored]:
+        """``queue`` without its expired entries (called with the lock held)."""
+        entries = self._queues.get(queue, deque())
         while entries and entries[0][0] <= now:
-            self._forget(entries.popleft()[1])
-        if not entries:
-            self._queues.pop(queue, None)
+            entries.popleft()
+        return entries
 
     def _sweep(self, now: float) -> None:
-        """Reclaim every expired message and member, at most once a second (called with the lock held)."""
+        """Reclaim every expired entry and member, at most once a second (called with the lock held)."""
         if now < self._next_sweep:
             return
         self._next_sweep = now + 1.0
         for queue in list(self._queues):
-            self._trim(queue, now)
+            if not self._trimmed(queue, now):
+                del self._queues[queue]
         for group, members in list(self._groups.items()):
             self._live_members(group, members, now)
 
@@ -119,13 +106,7 @@ class InMemoryBackend(BaseBackend):
         with self._arrived:
             return self._live_members(group, self._groups.get(group, {}), time.monotonic())
 
-    def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
-        # The lock is re-entrant, so the per-member sends share one critical section.
-        with self._arrived:
-            return super()._group_send(group, payload)
-
     def flush(self) -> None:
         with self._arrived:
             self._queues.clear()
-            self._waiting.clear()
             self._groups.clear()

@@ -2,21 +2,24 @@
 
 Storage layout, under the backend's key prefix ``P``:
 
-* ``Pq:<queue>``: a list of ``<deadline ms>|<channel>|<json>`` entries, oldest first.
-  A normal channel is its own queue; response channels share their inbox's.
-* ``Pn:<queue>``: a hash counting the waiting messages of each channel in the
-  queue, for per-channel capacity. It is reset whenever the queue drains.
-* ``Pg:<group>``: a sorted set of member channels scored by their expiry (ms).
-  With several shards, each shard keeps the members whose queue it holds, so
-  ``Group.send`` is one script per shard.
+* ``Pq:<queue>``: a list of entries ``<deadline ms>|<channels>|<json>``, oldest
+  first. ``<channels>`` is the channel the message was sent to, or, for a
+  group send into an inbox, every member in that inbox, comma-separated.
+* ``Pg:<group>``: a sorted set of the queues holding members of the group,
+  scored by the latest expiry (ms) of a member there.
+* ``Pm:<group>:<queue>``: a sorted set of the group's members stored in that
+  queue, scored by their expiry (ms).
 
-Deadlines use the Redis server's clock (``TIME``), so clients need not agree on
-the time. Every key gets a TTL of the expiry it serves, so nothing outlives it.
+With several shards, each shard keeps the queues it holds and the group
+members stored in them, so ``Group.send`` is one script per shard. Deadlines
+use the Redis server's clock (``TIME``), so clients need not agree on the
+time. Every key gets a TTL of the expiry it serves, so nothing outlives it.
+Needs Redis 6.2 or newer (``LPOP`` with a count, ``ZADD GT``).
 """
 
 from __future__ import annotations
 
-__all__ = ["GROUP_ADD", "GROUP_CHANNELS", "GROUP_SEND", "RECEIVE", "SEND", "lua_pattern"]
+__all__ = ["GROUP_ADD", "GROUP_CHANNELS", "GROUP_DISCARD", "GROUP_SEND", "RECEIVE", "SEND", "lua_pattern"]
 
 _COMMON = """
 local function now_ms()
@@ -24,160 +27,141 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- An entry is "<deadline>|<channel>|<payload>"; returns deadline, channel and
--- the position of the second bar (the payload follows it).
-local function parse(entry)
-  local first = string.find(entry, '|', 1, true)
-  local second = string.find(entry, '|', first + 1, true)
-  return tonumber(string.sub(entry, 1, first - 1)), string.sub(entry, first + 1, second - 1), second
-end
-
-local function forget(counts, channel)
-  if redis.call('HINCRBY', counts, channel, -1) <= 0 then
-    redis.call('HDEL', counts, channel)
-  end
+local function deadline_of(entry)
+  return tonumber(string.sub(entry, 1, string.find(entry, '|', 1, true) - 1))
 end
 
 -- Drop expired entries from the head of a queue, so their storage is
 -- reclaimed while producers keep sending and no consumer comes.
-local function trim(queue, counts, now)
+local function trim(queue, now)
   while true do
     local head = redis.call('LINDEX', queue, 0)
-    if not head then
-      redis.call('DEL', counts)
-      return
-    end
-    local deadline, channel = parse(head)
-    if deadline > now then return end
+    if not head or deadline_of(head) > now then return end
     redis.call('LPOP', queue)
-    forget(counts, channel)
   end
 end
 
-local function stamp(deadline, channel)
-  return string.format('%.0f', deadline) .. '|' .. channel .. '|'
+local function push(queue, entry, capacity, expiry, now)
+  trim(queue, now)
+  if redis.call('LLEN', queue) >= capacity then return false end
+  redis.call('RPUSH', queue, entry)
+  redis.call('PEXPIRE', queue, expiry)
+  return true
+end
+
+local function stamp(now, expiry)
+  return string.format('%.0f', now + expiry) .. '|'
 end
 """
 
-#: KEYS: queue, counts. ARGV: channel, payload, capacity, expiry ms. Returns 1, or 0 when full.
+#: KEYS: queue. ARGV: channel, payload, capacity, expiry ms. Returns 1, or 0 when full.
 SEND = (
     _COMMON
     + """
-local now = now_ms()
-trim(KEYS[1], KEYS[2], now)
-if redis.call('HINCRBY', KEYS[2], ARGV[1], 1) > tonumber(ARGV[3]) then
-  forget(KEYS[2], ARGV[1])
-  return 0
+local now, expiry = now_ms(), tonumber(ARGV[4])
+if push(KEYS[1], stamp(now, expiry) .. ARGV[1] .. '|' .. ARGV[2], tonumber(ARGV[3]), expiry, now) then
+  return 1
 end
-redis.call('RPUSH', KEYS[1], stamp(now + tonumber(ARGV[4]), ARGV[1]) .. ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
+return 0
 """
 )
 
-#: KEYS: n queues then their n count hashes. ARGV: d, then d (counts key, channel)
-#: pairs still to be forgotten (entries taken earlier by a blocking pop).
-#: Returns {queue index, channel, payload} or nil.
+#: KEYS: queues. ARGV: limit. Returns up to ``limit`` live entries from the
+#: first queue that has any (expired ones are dropped on the way).
 RECEIVE = (
     _COMMON
     + """
-local pending = tonumber(ARGV[1])
-for i = 2, 2 * pending, 2 do
-  forget(ARGV[i], ARGV[i + 1])
-end
-local n = #KEYS / 2
-local now = now_ms()
-for k = 1, n do
-  while true do
-    local entry = redis.call('LPOP', KEYS[k])
-    if not entry then
-      redis.call('DEL', KEYS[n + k])
-      break
-    end
-    local deadline, channel, bar = parse(entry)
-    forget(KEYS[n + k], channel)
-    if deadline > now then
-      return {k, channel, string.sub(entry, bar + 1)}
+local limit, now = tonumber(ARGV[1]), now_ms()
+local found = {}
+for k = 1, #KEYS do
+  while #found < limit do
+    local entries = redis.call('LPOP', KEYS[k], limit - #found)
+    if not entries then break end
+    for _, entry in ipairs(entries) do
+      if deadline_of(entry) > now then table.insert(found, entry) end
     end
   end
+  if #found > 0 then return found end
 end
-return false
+return found
 """
 )
 
-#: KEYS: group. ARGV: channel, group expiry ms.
+#: KEYS: group, members. ARGV: channel, queue, group expiry ms.
 GROUP_ADD = (
     _COMMON
     + """
-redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local expiry = tonumber(ARGV[3])
+local deadline = now_ms() + expiry
+redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], expiry)
+redis.call('ZADD', KEYS[1], 'GT', deadline, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], expiry)
 return 1
 """
 )
 
-#: KEYS: group. Returns the live members.
+#: KEYS: group, members. ARGV: channel, queue.
+GROUP_DISCARD = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+_MEMBERS = """
+-- The live members of a group in each of its queues: {queue, {members}} pairs.
+local function live_queues(group_key, members_prefix, now)
+  redis.call('ZREMRANGEBYSCORE', group_key, '-inf', now)
+  local found = {}
+  for _, queue in ipairs(redis.call('ZRANGE', group_key, 0, -1)) do
+    local key = members_prefix .. queue
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    local members = redis.call('ZRANGE', key, 0, -1)
+    if #members > 0 then table.insert(found, {queue, members}) end
+  end
+  return found
+end
+"""
+
+#: KEYS: group. ARGV: members key prefix (``Pm:<group>:``). Returns the live members.
 GROUP_CHANNELS = (
     _COMMON
+    + _MEMBERS
     + """
-local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local channels = {}
+for _, pair in ipairs(live_queues(KEYS[1], ARGV[1], now_ms())) do
+  for _, member in ipairs(pair[2]) do table.insert(channels, member) end
+end
+return channels
 """
 )
 
-#: KEYS: group. ARGV: key prefix, payload, expiry ms, default capacity, then
-#: (Lua pattern, capacity) pairs in look-up order. Returns {delivered, skipped}.
-#: Members that share an inbox get their copies in one RPUSH.
+#: KEYS: group. ARGV: members key prefix, queue key prefix, payload, expiry ms,
+#: default capacity, then (Lua pattern, capacity) pairs in look-up order.
+#: Returns {delivered, skipped}. Each queue gets one entry naming its members.
 GROUP_SEND = (
     _COMMON
+    + _MEMBERS
     + """
-local prefix, payload, expiry = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local queue_prefix, payload, expiry = ARGV[2], ARGV[3], tonumber(ARGV[4])
 
-local function capacity_of(channel)
-  for i = 5, #ARGV, 2 do
-    if string.find(channel, ARGV[i]) then return tonumber(ARGV[i + 1]) end
+local function capacity_of(queue)
+  for i = 6, #ARGV, 2 do
+    if string.find(queue, ARGV[i]) then return tonumber(ARGV[i + 1]) end
   end
-  return tonumber(ARGV[4])
-end
-
-local function inbox_of(channel)
-  if string.sub(channel, 1, 1) ~= '!' then return channel end
-  local inbox = string.match(channel, '^(.+)%.[^.]*$')
-  if inbox and inbox ~= '!' then return inbox end
-  return channel
+  return tonumber(ARGV[5])
 end
 
 local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local deadline = now + expiry
-local batches, queues = {}, {}
+local prefix = stamp(now, expiry)
 local delivered, skipped = 0, 0
-for _, channel in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local queue = inbox_of(channel)
-  local batch = batches[queue]
-  if not batch then
-    batch = {queue = prefix .. 'q:' .. queue, counts = prefix .. 'n:' .. queue}
-    trim(batch.queue, batch.counts, now)
-    batches[queue] = batch
-    table.insert(queues, batch)
-  end
-  if redis.call('HINCRBY', batch.counts, channel, 1) > capacity_of(channel) then
-    forget(batch.counts, channel)
-    skipped = skipped + 1
+for _, pair in ipairs(live_queues(KEYS[1], ARGV[1], now)) do
+  local queue, members = pair[1], pair[2]
+  local entry = prefix .. table.concat(members, ',') .. '|' .. payload
+  if push(queue_prefix .. queue, entry, capacity_of(queue), expiry, now) then
+    delivered = delivered + #members
   else
-    table.insert(batch, stamp(deadline, channel) .. payload)
-    delivered = delivered + 1
-  end
-end
-for _, batch in ipairs(queues) do
-  -- unpack() is limited by Lua's C stack, so push in slices.
-  for first = 1, #batch, 1000 do
-    redis.call('RPUSH', batch.queue, unpack(batch, first, math.min(first + 999, #batch)))
-  end
-  if #batch > 0 then
-    redis.call('PEXPIRE', batch.queue, expiry)
-    redis.call('PEXPIRE', batch.counts, expiry)
+    skipped = skipped + #members
   end
 end
 return {delivered, skipped}

@@ -22,9 +22,18 @@ from .conftest import MakeBackend
 
 
 def drain(backend: BaseBackend, channels: list[str]) -> list[tuple[str, dict]]:
+    """Everything waiting on normal channels, one receive at a time."""
     received = []
     while (found := backend.receive(channels)) is not None:
         received.append(found)
+    return received
+
+
+def drain_inbox(backend: BaseBackend, inbox: str) -> list[tuple[str, dict]]:
+    """Everything waiting in a response inbox."""
+    received = []
+    while batch := backend.receive_inbox(inbox):
+        received += batch
     return received
 
 
@@ -94,7 +103,8 @@ def test_each_message_reaches_exactly_one_of_four_concurrent_receivers(backend: 
     for thread in receivers:
         thread.start()
     for n in range(total):
-        backend.send("bulk.work", {"n": n})
+        # The sender outpaces the receivers at times: it waits for room, as a producer should.
+        wait_until(lambda n=n: _sent(backend, "bulk.work", {"n": n}), what="room in the channel")
     sent_all.set()
     for thread in receivers:
         thread.join(120)
@@ -103,6 +113,14 @@ def test_each_message_reaches_exactly_one_of_four_concurrent_receivers(backend: 
     assert max(counts.values()) == 1, "a message was delivered twice"
     for mine in received:  # each receiver saw its share in order
         assert mine == sorted(mine)
+
+
+def _sent(backend: BaseBackend, channel: str, message: dict) -> bool:
+    try:
+        backend.send(channel, message)
+    except ChannelFull:
+        return False
+    return True
 
 
 # Response channels and inboxes.
@@ -114,8 +132,24 @@ def test_an_inbox_receives_for_every_channel_below_it(backend: BaseBackend) -> N
     backend.send(one, {"n": 1})
     backend.send(other, {"n": 2})
     backend.send(two, {"n": 3})
-    assert drain(backend, ["!replies.srv1"]) == [(one, {"n": 1}), (two, {"n": 3})]
-    assert drain(backend, ["!replies.srv2"]) == [(other, {"n": 2})]
+    assert drain_inbox(backend, "!replies.srv1") == [(one, {"n": 1}), (two, {"n": 3})]
+    assert drain_inbox(backend, "!replies.srv2") == [(other, {"n": 2})]
+
+
+def test_an_inbox_gives_many_messages_at_once(backend: BaseBackend) -> None:
+    names = [new_channel_name("!batch.srv") for _ in range(30)]
+    for n, name in enumerate(names):
+        backend.send(name, {"n": n})
+    assert backend.receive_inbox("!batch.srv", limit=20) == [(name, {"n": n}) for n, name in enumerate(names[:20])]
+    assert backend.receive_inbox("!batch.srv", limit=20) == [(name, {"n": n + 20}) for n, name in enumerate(names[20:])]
+    assert backend.receive_inbox("!batch.srv", timeout=0.05) == []
+
+
+def test_workers_and_interface_servers_read_their_own_kind(backend: BaseBackend) -> None:
+    with pytest.raises(InvalidChannelName, match=r"cannot receive\(\) on response channel '!mine\.srv'"):
+        backend.receive(["normal.one", "!mine.srv"])
+    with pytest.raises(InvalidChannelName, match=r"needs a response inbox starting with '!', not 'normal\.one'"):
+        backend.receive_inbox("normal.one")
 
 
 # Expiry.
@@ -128,7 +162,7 @@ def test_an_expired_message_is_never_delivered(make_backend: MakeBackend) -> Non
     wait_past(0.7)
     backend.send("expiring.one", {"n": "new"})
     assert drain(backend, ["expiring.one"]) == [("expiring.one", {"n": "new"})]
-    assert drain(backend, ["!expiring.srv"]) == []
+    assert drain_inbox(backend, "!expiring.srv") == []
 
 
 def test_expired_messages_free_capacity(make_backend: MakeBackend) -> None:
@@ -170,14 +204,13 @@ def test_channel_capacity_by_exact_name_and_glob(backend: BaseBackend) -> None:
         backend.send("unlisted.channel", {})
 
 
-def test_response_channels_sharing_an_inbox_have_their_own_capacity(backend: BaseBackend) -> None:
-    first, second = "!tiny.srv.first", "!tiny.srv.second"
-    backend.send(first, {})
-    with pytest.raises(ChannelFull):
-        backend.send(first, {})
-    backend.send(second, {})
-    assert len(drain(backend, ["!tiny.srv"])) == 2
-    backend.send(first, {})  # received, so there is room again
+def test_response_channels_share_the_capacity_of_their_inbox(backend: BaseBackend) -> None:
+    """Capacity counts what waits in a queue; a response channel's queue is its inbox."""
+    backend.send("!tiny.srv.first", {})
+    with pytest.raises(ChannelFull, match=r"'!tiny\.srv\.second' is full \(capacity 1, shared with .* '!tiny\.srv'"):
+        backend.send("!tiny.srv.second", {})
+    assert len(drain_inbox(backend, "!tiny.srv")) == 1
+    backend.send("!tiny.srv.second", {})  # received, so there is room again
 
 
 # The message rules.
@@ -281,7 +314,10 @@ def test_group_send_delivers_one_copy_to_each_member(backend: BaseBackend) -> No
     backend.group_add("others", "!fan.srv3.x")
     result = backend.group_send("fans", {"id": 1, "content": "hi"})
     assert (result.delivered, result.skipped) == (5, 0)
-    got = drain(backend, ["!fan.srv1", "!fan.srv2", "fan.normal", "!fan.srv3"])
+    first_inbox = backend.receive_inbox("!fan.srv1")
+    assert sorted(channel for channel, _ in first_inbox) == sorted(members[:3]), "one call gets the whole inbox's share"
+    got = first_inbox + drain_inbox(backend, "!fan.srv2") + drain(backend, ["fan.normal"])
+    assert drain_inbox(backend, "!fan.srv3") == []
     assert sorted(channel for channel, _ in got) == sorted(members)
     assert all(message == {"id": 1, "content": "hi"} for _, message in got)
 
@@ -297,8 +333,8 @@ def test_group_send_skips_a_full_member_without_raising(backend: BaseBackend) ->
     backend.send("!tiny.srv.full", {"n": "fills it"})
     result = backend.group_send("mixed", {"n": "broadcast"})
     assert (result.delivered, result.skipped) == (1, 1)
-    assert drain(backend, ["!fine.srv"]) == [("!fine.srv.ok", {"n": "broadcast"})]
-    assert drain(backend, ["!tiny.srv"]) == [("!tiny.srv.full", {"n": "fills it"})]
+    assert drain_inbox(backend, "!fine.srv") == [("!fine.srv.ok", {"n": "broadcast"})]
+    assert drain_inbox(backend, "!tiny.srv") == [("!tiny.srv.full", {"n": "fills it"})]
 
 
 def test_group_members_expire_unless_added_again(make_backend: MakeBackend) -> None:
@@ -321,5 +357,6 @@ def test_flush_removes_every_message_and_group(backend: BaseBackend) -> None:
     backend.send("!flushed.srv.a", {})
     backend.group_add("flushed", "!flushed.srv.a")
     backend.flush()
-    assert backend.receive(["flushed.one", "!flushed.srv"]) is None
+    assert backend.receive(["flushed.one"]) is None
+    assert backend.receive_inbox("!flushed.srv") == []
     assert backend.group_channels("flushed") == []

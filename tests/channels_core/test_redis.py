@@ -6,7 +6,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from channels_core.backends.redis import RedisBackend
 from channels_core.exceptions import BackendUnavailable
@@ -126,8 +125,31 @@ def test_a_restarted_redis_gives_clear_errors_then_works_again(server: RedisServ
 def test_send_is_never_retried_by_the_client(server: RedisServer) -> None:
     """A retried send whose first reply was lost could deliver twice, so the pool must not retry."""
     backend = make([server])
+    backend.send("retry.check", {})
     for shard in backend.shards:
-        connection = shard.client.connection_pool.make_connection()
-        assert connection.retry.get_retries() == 0
-        connection.disconnect()
-    assert isinstance(backend.shards[0].client, redis.Redis)
+        assert shard._connection().retry.get_retries() == 0
+
+
+def test_one_receive_gets_a_whole_group_send_for_an_inbox(server: RedisServer) -> None:
+    """An interface server with many sockets in a group gets all their copies in one round trip."""
+    backend = make([server])
+    names = [new_channel_name("!fanout.srv1") for _ in range(1000)]
+    for name in names:
+        backend.group_add("everyone", name)
+    assert backend.receive_inbox("!fanout.srv1") == []  # the first call of a script also loads it
+    assert backend.group_send("everyone", {"n": 1}).delivered == 1000
+    before = _script_calls([server])
+    received = backend.receive_inbox("!fanout.srv1")
+    assert _script_calls([server])[0] - before[0] == 1
+    assert sorted(channel for channel, _ in received) == sorted(names)
+    assert all(message == {"n": 1} for _, message in received)
+
+
+def test_an_idle_connection_survives_a_restart_unnoticed(server: RedisServer) -> None:
+    """After a restart, the first command of an idle connection reconnects instead of failing."""
+    backend = make([server])
+    backend.send("idle.one", {"n": 1})
+    server.stop()
+    server.start()
+    backend.send("idle.one", {"n": 2})
+    assert backend.receive(["idle.one"]) == ("idle.one", {"n": 2})

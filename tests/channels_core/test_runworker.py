@@ -145,7 +145,7 @@ def test_a_message_from_this_process_is_consumed_by_runworker(any_setup: WorkerS
     wait_until(lambda: any_setup.records.numbers("done") == [1], what="the worker to consume the message")
     reply_to = new_channel_name("!tests.replies")
     any_setup.backend.send("tests.echo", {"reply_to": reply_to, "text": "ping"})
-    assert any_setup.backend.receive(["!tests.replies"], timeout=20) == (reply_to, {"text": "ping"})
+    assert any_setup.backend.receive_inbox("!tests.replies", timeout=20) == [(reply_to, {"text": "ping"})]
 
 
 def test_kill_9_loses_at_most_the_message_in_hand(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:

@@ -218,9 +218,9 @@ def test_unmatched_websocket_connect_is_closed(backend: InMemoryBackend, start_w
         {"send_channel": "!django.websocket.send.srv1.k3J9", "path": "/nowhere/", "order": 0},
     )
     reply = wait_until(
-        lambda: backend.receive(["!django.websocket.send.srv1"]), what="a close on the socket's send channel"
+        lambda: backend.receive_inbox("!django.websocket.send.srv1"), what="a close on the socket's send channel"
     )
-    assert reply == ("!django.websocket.send.srv1.k3J9", {"close": True})
+    assert reply == [("!django.websocket.send.srv1.k3J9", {"close": True})]
     assert called("liveblog_connect") == []
 
 
@@ -237,7 +237,7 @@ def test_unmatched_messages_other_than_connect_get_no_close(
     )
     start_worker(liveblog_receive)
     wait_until(lambda: called("liveblog_receive"), what="the matching message to be handled")
-    assert backend.receive(["!django.websocket.send.srv1"]) is None
+    assert backend.receive_inbox("!django.websocket.send.srv1") == []
 
 
 def test_unmatched_connect_without_send_channel_is_just_dropped(
@@ -248,7 +248,7 @@ def test_unmatched_connect_without_send_channel_is_just_dropped(
     start_worker(liveblog_connect)
     wait_until(lambda: called("liveblog_connect"), what="the matching connect to be handled")
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
-    assert backend.receive(["!s"]) is None
+    assert backend.receive_inbox("!s") == []
 
 
 # Stopping.
