@@ -170,7 +170,7 @@ class RedisBackend(BaseBackend):
 
     def _group_keys(self, group: str, channel: str) -> tuple[_Shard, list[str], str]:
         queue = inbox_of(channel)
-        keys = [f"{self.prefix}g:{group}", f"{self.prefix}m:{group}:{queue}"]
+        keys = [f"{self.prefix}g:{group}", f"{self.prefix}m:{group}:{queue}", f"{self.prefix}c:{group}:{queue}"]
         return self._shard_for(queue), keys, queue
 
     def _group_add(self, group: str, channel: str) -> None:
@@ -184,14 +184,23 @@ class RedisBackend(BaseBackend):
     def _group_channels(self, group: str) -> list[str]:
         members: list[str] = []
         for shard in self.shards:
-            found = shard.run("GROUP_CHANNELS", [f"{self.prefix}g:{group}"], [f"{self.prefix}m:{group}:"])
-            members += [m.decode() for m in found]
+            found = shard.run(
+                "GROUP_CHANNELS", [f"{self.prefix}g:{group}"], [f"{self.prefix}m:{group}:", f"{self.prefix}c:{group}:"]
+            )
+            members += [member for joined in found for member in joined.decode().split(",")]
         return members
 
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
         """One script per shard, whatever the number of members."""
         result = GroupSendResult()
-        args = [f"{self.prefix}m:{group}:", f"{self.prefix}q:", payload, self._expiry_ms, *self._capacity_args]
+        args = [
+            f"{self.prefix}m:{group}:",
+            f"{self.prefix}c:{group}:",
+            f"{self.prefix}q:",
+            payload,
+            self._expiry_ms,
+            *self._capacity_args,
+        ]
         for shard in self.shards:
             delivered, skipped = shard.run("GROUP_SEND", [f"{self.prefix}g:{group}"], args)
             result.add(GroupSendResult(delivered, skipped))

@@ -9,6 +9,10 @@ Storage layout, under the backend's key prefix ``P``:
   scored by the latest expiry (ms) of a member there.
 * ``Pm:<group>:<queue>``: a sorted set of the group's members stored in that
   queue, scored by their expiry (ms).
+* ``Pc:<group>:<queue>``: the same members, comma-joined, as a group send puts
+  them in an entry. Re-added members only refresh their expiry, so the list
+  changes rarely; keeping it joined spares each group send the per-member work.
+  Anything that changes the membership deletes it.
 
 With several shards, each shard keeps the queues it holds and the group
 members stored in them, so ``Group.send`` is one script per shard. Deadlines
@@ -87,13 +91,13 @@ return found
 """
 )
 
-#: KEYS: group, members. ARGV: channel, queue, group expiry ms.
+#: KEYS: group, members, joined members. ARGV: channel, queue, group expiry ms.
 GROUP_ADD = (
     _COMMON
     + """
 local expiry = tonumber(ARGV[3])
 local deadline = now_ms() + expiry
-redis.call('ZADD', KEYS[2], deadline, ARGV[1])
+if redis.call('ZADD', KEYS[2], deadline, ARGV[1]) == 1 then redis.call('DEL', KEYS[3]) end
 redis.call('PEXPIRE', KEYS[2], expiry)
 redis.call('ZADD', KEYS[1], 'GT', deadline, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], expiry)
@@ -101,67 +105,80 @@ return 1
 """
 )
 
-#: KEYS: group, members. ARGV: channel, queue.
+#: KEYS: group, members, joined members. ARGV: channel, queue.
 GROUP_DISCARD = """
-redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then redis.call('DEL', KEYS[3]) end
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[2]) end
 return 1
 """
 
 _MEMBERS = """
--- The live members of a group in each of its queues: {queue, {members}} pairs.
-local function live_queues(group_key, members_prefix, now)
-  redis.call('ZREMRANGEBYSCORE', group_key, '-inf', now)
-  local found = {}
-  for _, queue in ipairs(redis.call('ZRANGE', group_key, 0, -1)) do
-    local key = members_prefix .. queue
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-    local members = redis.call('ZRANGE', key, 0, -1)
-    if #members > 0 then table.insert(found, {queue, members}) end
+-- A group's live members in one queue, comma-joined, and how many there are.
+-- Expired members are dropped first; the joined list is rebuilt only when the
+-- membership changed (see Pc: above).
+local function joined_members(members_prefix, joined_prefix, queue, now)
+  local key, joined_key = members_prefix .. queue, joined_prefix .. queue
+  if redis.call('ZREMRANGEBYSCORE', key, '-inf', now) > 0 then redis.call('DEL', joined_key) end
+  local count = redis.call('ZCARD', key)
+  if count == 0 then return '', 0 end
+  local joined = redis.call('GET', joined_key)
+  if not joined then
+    joined = table.concat(redis.call('ZRANGE', key, 0, -1), ',')
+    redis.call('SET', joined_key, joined, 'PX', redis.call('PTTL', key))
   end
-  return found
+  return joined, count
+end
+
+-- The queues holding live members of a group.
+local function group_queues(group_key, now)
+  redis.call('ZREMRANGEBYSCORE', group_key, '-inf', now)
+  return redis.call('ZRANGE', group_key, 0, -1)
 end
 """
 
-#: KEYS: group. ARGV: members key prefix (``Pm:<group>:``). Returns the live members.
+#: KEYS: group. ARGV: members key prefix (``Pm:<group>:``), joined members key
+#: prefix (``Pc:<group>:``). Returns the live members, comma-joined per queue.
 GROUP_CHANNELS = (
     _COMMON
     + _MEMBERS
     + """
-local channels = {}
-for _, pair in ipairs(live_queues(KEYS[1], ARGV[1], now_ms())) do
-  for _, member in ipairs(pair[2]) do table.insert(channels, member) end
+local now, found = now_ms(), {}
+for _, queue in ipairs(group_queues(KEYS[1], now)) do
+  local joined, count = joined_members(ARGV[1], ARGV[2], queue, now)
+  if count > 0 then table.insert(found, joined) end
 end
-return channels
+return found
 """
 )
 
-#: KEYS: group. ARGV: members key prefix, queue key prefix, payload, expiry ms,
-#: default capacity, then (Lua pattern, capacity) pairs in look-up order.
-#: Returns {delivered, skipped}. Each queue gets one entry naming its members.
+#: KEYS: group. ARGV: members key prefix, joined members key prefix, queue key
+#: prefix, payload, expiry ms, default capacity, then (Lua pattern, capacity)
+#: pairs in look-up order. Returns {delivered, skipped}. Each queue gets one
+#: entry naming its members.
 GROUP_SEND = (
     _COMMON
     + _MEMBERS
     + """
-local queue_prefix, payload, expiry = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local payload, expiry = ARGV[4], tonumber(ARGV[5])
 
 local function capacity_of(queue)
-  for i = 6, #ARGV, 2 do
+  for i = 7, #ARGV, 2 do
     if string.find(queue, ARGV[i]) then return tonumber(ARGV[i + 1]) end
   end
-  return tonumber(ARGV[5])
+  return tonumber(ARGV[6])
 end
 
 local now = now_ms()
 local prefix = stamp(now, expiry)
 local delivered, skipped = 0, 0
-for _, pair in ipairs(live_queues(KEYS[1], ARGV[1], now)) do
-  local queue, members = pair[1], pair[2]
-  local entry = prefix .. table.concat(members, ',') .. '|' .. payload
-  if push(queue_prefix .. queue, entry, capacity_of(queue), expiry, now) then
-    delivered = delivered + #members
-  else
-    skipped = skipped + #members
+for _, queue in ipairs(group_queues(KEYS[1], now)) do
+  local joined, count = joined_members(ARGV[1], ARGV[2], queue, now)
+  if count > 0 then
+    if push(ARGV[3] .. queue, prefix .. joined .. '|' .. payload, capacity_of(queue), expiry, now) then
+      delivered = delivered + count
+    else
+      skipped = skipped + count
+    end
   end
 end
 return {delivered, skipped}

@@ -322,6 +322,20 @@ def test_group_send_delivers_one_copy_to_each_member(backend: BaseBackend) -> No
     assert all(message == {"id": 1, "content": "hi"} for _, message in got)
 
 
+def test_group_send_follows_membership_changes(backend: BaseBackend) -> None:
+    """Members joining or leaving between sends, in one inbox, get exactly the sends they were in for."""
+    first, second = "!churn.srv.first", "!churn.srv.second"
+    backend.group_add("churn", first)
+    backend.group_send("churn", {"n": 1})
+    backend.group_add("churn", second)
+    backend.group_add("churn", first)  # a refresh changes nothing
+    backend.group_send("churn", {"n": 2})
+    backend.group_discard("churn", first)
+    backend.group_send("churn", {"n": 3})
+    got = sorted((channel, message["n"]) for channel, message in drain_inbox(backend, "!churn.srv"))
+    assert got == [(first, 1), (first, 2), (second, 2), (second, 3)]
+
+
 def test_group_send_to_an_empty_group_does_nothing(backend: BaseBackend) -> None:
     result = backend.group_send("nobody", {"n": 1})
     assert (result.delivered, result.skipped) == (0, 0)
