@@ -151,9 +151,9 @@ class RedisBackend(BaseBackend):
         deadline = time.monotonic() + timeout
         while True:
             for shard, keys in listens:
-                entries = shard.run("RECEIVE", keys, [limit])
+                entries = shard.run("RECEIVE", keys, [limit, f"{self.prefix}s:"])
                 if entries:
-                    return [_parse(entry) for entry in entries]
+                    return [_parse(entry) for entry in entries if entry is not None]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
@@ -164,7 +164,15 @@ class RedisBackend(BaseBackend):
             if popped is not None:
                 # It was pushed while we waited (the queues were empty a moment
                 # ago), so it cannot have expired.
-                return [_parse(popped[1])]
+                return [self._written_out(shard, popped[1])]
+
+    def _written_out(self, shard: _Shard, entry: bytes) -> Entry:
+        """Parse an entry, fetching the members a group send's entry names (as RECEIVE does)."""
+        channels, payload = _parse(entry)
+        if channels[0].startswith("@"):
+            members = shard.call("GET", f"{self.prefix}s:{channels[0][1:]}")
+            channels = members.decode().split(",") if members else []
+        return channels, payload
 
     # Groups: each shard keeps the members stored in its queues.
 
@@ -187,7 +195,7 @@ class RedisBackend(BaseBackend):
             found = shard.run(
                 "GROUP_CHANNELS", [f"{self.prefix}g:{group}"], [f"{self.prefix}m:{group}:", f"{self.prefix}c:{group}:"]
             )
-            members += [member for joined in found for member in joined.decode().split(",")]
+            members += [member.decode() for member in found]
         return members
 
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
@@ -196,6 +204,7 @@ class RedisBackend(BaseBackend):
         args = [
             f"{self.prefix}m:{group}:",
             f"{self.prefix}c:{group}:",
+            f"{self.prefix}s:",
             f"{self.prefix}q:",
             payload,
             self._expiry_ms,

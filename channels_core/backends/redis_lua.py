@@ -4,15 +4,18 @@ Storage layout, under the backend's key prefix ``P``:
 
 * ``Pq:<queue>``: a list of entries ``<deadline ms>|<channels>|<json>``, oldest
   first. ``<channels>`` is the channel the message was sent to, or, for a
-  group send into an inbox, every member in that inbox, comma-separated.
+  group send, ``@<id>``: the members in that queue, kept once in ``Ps:<id>``.
 * ``Pg:<group>``: a sorted set of the queues holding members of the group,
   scored by the latest expiry (ms) of a member there.
 * ``Pm:<group>:<queue>``: a sorted set of the group's members stored in that
   queue, scored by their expiry (ms).
-* ``Pc:<group>:<queue>``: the same members, comma-joined, as a group send puts
-  them in an entry. Re-added members only refresh their expiry, so the list
-  changes rarely; keeping it joined spares each group send the per-member work.
-  Anything that changes the membership deletes it.
+* ``Ps:<id>``: a snapshot of members, comma-joined; ``<id>`` is its SHA-1, so a
+  snapshot never changes and group sends share it. It lives as long as the
+  entries that name it.
+* ``Pc:<group>:<queue>``: the id of the current snapshot of that queue's
+  members. Re-added members only refresh their expiry, so the membership
+  changes rarely and a group send costs the same for 10 members or 10,000;
+  anything that changes the membership deletes this key.
 
 With several shards, each shard keeps the queues it holds and the group
 members stored in them, so ``Group.send`` is one script per shard. Deadlines
@@ -70,19 +73,30 @@ return 0
 """
 )
 
-#: KEYS: queues. ARGV: limit. Returns up to ``limit`` live entries from the
-#: first queue that has any (expired ones are dropped on the way).
+#: KEYS: queues. ARGV: limit, snapshot key prefix (``Ps:``). Returns up to
+#: ``limit`` live entries from the first queue that has any (expired ones are
+#: dropped on the way), with group snapshots written out.
 RECEIVE = (
     _COMMON
     + """
 local limit, now = tonumber(ARGV[1]), now_ms()
+
+local function written_out(entry)
+  local bar = string.find(entry, '|', 1, true)
+  if string.sub(entry, bar + 1, bar + 1) ~= '@' then return entry end
+  local second = string.find(entry, '|', bar + 1, true)
+  local members = redis.call('GET', ARGV[2] .. string.sub(entry, bar + 2, second - 1))
+  if not members then return nil end
+  return string.sub(entry, 1, bar) .. members .. string.sub(entry, second)
+end
+
 local found = {}
 for k = 1, #KEYS do
   while #found < limit do
     local entries = redis.call('LPOP', KEYS[k], limit - #found)
     if not entries then break end
     for _, entry in ipairs(entries) do
-      if deadline_of(entry) > now then table.insert(found, entry) end
+      if deadline_of(entry) > now then table.insert(found, written_out(entry)) end
     end
   end
   if #found > 0 then return found end
@@ -113,20 +127,11 @@ return 1
 """
 
 _MEMBERS = """
--- A group's live members in one queue, comma-joined, and how many there are.
--- Expired members are dropped first; the joined list is rebuilt only when the
--- membership changed (see Pc: above).
-local function joined_members(members_prefix, joined_prefix, queue, now)
-  local key, joined_key = members_prefix .. queue, joined_prefix .. queue
-  if redis.call('ZREMRANGEBYSCORE', key, '-inf', now) > 0 then redis.call('DEL', joined_key) end
-  local count = redis.call('ZCARD', key)
-  if count == 0 then return '', 0 end
-  local joined = redis.call('GET', joined_key)
-  if not joined then
-    joined = table.concat(redis.call('ZRANGE', key, 0, -1), ',')
-    redis.call('SET', joined_key, joined, 'PX', redis.call('PTTL', key))
-  end
-  return joined, count
+-- The live members of a group in each queue. Expired members are dropped
+-- first; dropping or adding a member deletes the queue's current snapshot id.
+local function live_count(members_key, current_key, now)
+  if redis.call('ZREMRANGEBYSCORE', members_key, '-inf', now) > 0 then redis.call('DEL', current_key) end
+  return redis.call('ZCARD', members_key)
 end
 
 -- The queues holding live members of a group.
@@ -136,45 +141,61 @@ local function group_queues(group_key, now)
 end
 """
 
-#: KEYS: group. ARGV: members key prefix (``Pm:<group>:``), joined members key
-#: prefix (``Pc:<group>:``). Returns the live members, comma-joined per queue.
+#: KEYS: group. ARGV: members key prefix (``Pm:<group>:``), current snapshot key
+#: prefix (``Pc:<group>:``). Returns every live member.
 GROUP_CHANNELS = (
     _COMMON
     + _MEMBERS
     + """
 local now, found = now_ms(), {}
 for _, queue in ipairs(group_queues(KEYS[1], now)) do
-  local joined, count = joined_members(ARGV[1], ARGV[2], queue, now)
-  if count > 0 then table.insert(found, joined) end
+  local members_key = ARGV[1] .. queue
+  if live_count(members_key, ARGV[2] .. queue, now) > 0 then
+    for _, member in ipairs(redis.call('ZRANGE', members_key, 0, -1)) do table.insert(found, member) end
+  end
 end
 return found
 """
 )
 
-#: KEYS: group. ARGV: members key prefix, joined members key prefix, queue key
-#: prefix, payload, expiry ms, default capacity, then (Lua pattern, capacity)
-#: pairs in look-up order. Returns {delivered, skipped}. Each queue gets one
-#: entry naming its members.
+#: KEYS: group. ARGV: members key prefix, current snapshot key prefix, snapshot
+#: key prefix, queue key prefix, payload, expiry ms, default capacity, then (Lua
+#: pattern, capacity) pairs in look-up order. Returns {delivered, skipped}. Each
+#: queue gets one entry naming the snapshot of its members.
 GROUP_SEND = (
     _COMMON
     + _MEMBERS
     + """
-local payload, expiry = ARGV[4], tonumber(ARGV[5])
+local payload, expiry = ARGV[5], tonumber(ARGV[6])
 
 local function capacity_of(queue)
-  for i = 7, #ARGV, 2 do
+  for i = 8, #ARGV, 2 do
     if string.find(queue, ARGV[i]) then return tonumber(ARGV[i + 1]) end
   end
-  return tonumber(ARGV[6])
+  return tonumber(ARGV[7])
+end
+
+-- The id of the snapshot of a queue's members, made if missing; it is kept
+-- for at least `expiry` ms, as long as the entry about to name it.
+local function snapshot_id(members_key, current_key)
+  local id = redis.call('GET', current_key)
+  if id and redis.call('PEXPIRE', ARGV[3] .. id, expiry) == 1 then return id end
+  local members = table.concat(redis.call('ZRANGE', members_key, 0, -1), ',')
+  id = redis.sha1hex(members)
+  redis.call('SET', ARGV[3] .. id, members, 'PX', expiry)
+  redis.call('SET', current_key, id, 'PX', redis.call('PTTL', members_key))
+  return id
 end
 
 local now = now_ms()
 local prefix = stamp(now, expiry)
 local delivered, skipped = 0, 0
 for _, queue in ipairs(group_queues(KEYS[1], now)) do
-  local joined, count = joined_members(ARGV[1], ARGV[2], queue, now)
+  local members_key, current_key = ARGV[1] .. queue, ARGV[2] .. queue
+  local count = live_count(members_key, current_key, now)
   if count > 0 then
-    if push(ARGV[3] .. queue, prefix .. joined .. '|' .. payload, capacity_of(queue), expiry, now) then
+    local entry = prefix .. '@' .. snapshot_id(members_key, current_key) .. '|' .. payload
+    if push(ARGV[4] .. queue, entry, capacity_of(queue), expiry, now) then
       delivered = delivered + count
     else
       skipped = skipped + count
