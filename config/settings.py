@@ -41,13 +41,15 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
+    # First, so that its runserver (HTTP, WebSockets and workers in one process)
+    # replaces those of django.contrib.staticfiles and Django.
+    "channels_core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "channels_core",
 ]
 
 MIDDLEWARE = [

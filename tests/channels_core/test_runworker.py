@@ -210,7 +210,7 @@ def test_only_and_exclude_channels(redis_setup: WorkerSetup) -> None:
     only = redis_setup.start_worker("--only-channels", "tests.rec*", "tests.echo", "--threads", "2")
     assert "Worker listening on tests.echo, tests.record (" in only.output()
     excluded = redis_setup.start_worker("--exclude-channels", "tests.rec*")
-    assert "Worker listening on tests.echo, tests.fail (" in excluded.output()
+    assert "Worker listening on django.wsgi.request, tests.echo, tests.fail (" in excluded.output()
 
 
 def test_filters_that_leave_nothing_are_an_error(private_redis: RedisServer) -> None:

@@ -1,0 +1,1 @@
+"""Interface servers: the only code that touches sockets."""

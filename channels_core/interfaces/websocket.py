@@ -1,0 +1,259 @@
+"""The WebSocket interface server: sockets in, ``django.websocket.*`` messages out, replies back.
+
+Built on the ``websockets`` library (asyncio). For each socket it emits
+``connect``, ``receive`` (one per frame), ``keepalive`` (every ``keepalive``
+seconds) and ``disconnect`` messages, and it sends the socket whatever
+arrives on its response channel (DESIGN.md §4)::
+
+    {"text": "..."}            a text frame
+    {"bytes": "<base64>"}      a binary frame
+    {"close": true | code}     close the socket (after sending text/bytes, if any)
+    any other dict             the whole dict as one JSON text frame
+
+Every socket's response channel lives in this server's inbox, so one thread
+reads replies for all sockets with one blocking receive, and hands each to
+the socket's bounded send buffer. A socket whose buffer overflows (its client
+stopped reading) is closed, so it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from django.http.request import split_domain_port, validate_host
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .. import defaults
+from ..backends import BaseBackend
+from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError
+from ..http import decode_body, encode_body
+from ..messages import Message
+from ..names import new_channel_name
+
+__all__ = ["WebSocketServer"]
+
+logger = logging.getLogger("channels_core.websocket")
+
+#: Close codes this server uses.
+GOING_AWAY = 1001  # the server is shutting down
+INTERNAL_ERROR = 1011  # the connect message could not be sent
+TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
+
+
+@dataclass(eq=False)
+class _Socket:
+    connection: ServerConnection
+    send_channel: str
+    path: str
+    outgoing: asyncio.Queue[Message]
+    order: int = 0
+    writer: asyncio.Task[None] | None = field(default=None)
+
+
+class WebSocketServer:
+    """Serves WebSockets through channels.
+
+    Args:
+        backend: a backend that crosses processes (workers run elsewhere).
+        allowed_hosts: host names a browser page may connect from (``ALLOWED_HOSTS`` rules).
+        allowed_origins: extra full origins accepted (``"https://example.com"``).
+        keepalive: seconds between ``django.websocket.keepalive`` messages per socket.
+        send_buffer: messages waiting for one client before its socket is closed.
+        send_threads: threads sending to the backend (the backend's API is synchronous).
+    """
+
+    def __init__(
+        self,
+        backend: BaseBackend,
+        *,
+        allowed_hosts: list[str],
+        allowed_origins: list[str] | None = None,
+        keepalive: float = defaults.KEEPALIVE,
+        send_buffer: int = 256,
+        send_threads: int = 16,
+    ) -> None:
+        self.backend = backend
+        self.allowed_hosts = allowed_hosts
+        self.allowed_origins = set(allowed_origins or [])
+        self.keepalive = keepalive
+        self.send_buffer = send_buffer
+        self.inbox = new_channel_name("!django.websocket.send")
+        self.sockets: dict[str, _Socket] = {}
+        self._executor = ThreadPoolExecutor(send_threads, thread_name_prefix="channels-ws-send")
+        self._stopping = threading.Event()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
+        """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
+        loop = asyncio.get_running_loop()
+        reader = threading.Thread(target=self._read_inbox, args=(loop,), name="channels-ws-inbox", daemon=True)
+        reader.start()
+        async with serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._check_origin,
+            max_size=defaults.MAX_MESSAGE_SIZE,  # bigger frames are closed with 1009
+            ping_interval=20,  # dead peers are found by ping/pong
+            ping_timeout=20,
+        ) as server:
+            keepalive = asyncio.create_task(self._send_keepalives())
+            if ready is not None:
+                ready()
+            await stop.wait()
+            keepalive.cancel()
+            server.close()  # stop accepting; close every socket with 1001
+            await server.wait_closed()  # handlers have emitted their disconnects
+        self._stopping.set()
+        await loop.run_in_executor(None, reader.join)
+        self._executor.shutdown(wait=True)
+
+    # The handshake.
+
+    def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse pages of foreign sites (cross-site WebSocket hijacking) with 403."""
+        origin = request.headers.get("Origin")
+        if origin is None:  # not a browser: nothing to protect against
+            return None
+        host, _ = split_domain_port(urlsplit(origin).netloc)
+        if origin in self.allowed_origins or (host and validate_host(host, self.allowed_hosts)):
+            return None
+        logger.warning("refused a WebSocket to %s from origin %r", request.path, origin)
+        return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed\n")
+
+    # One socket's life.
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        request = connection.request
+        assert request is not None
+        path, _, query_string = request.path.partition("?")
+        socket = _Socket(connection, new_channel_name(self.inbox), path, asyncio.Queue(self.send_buffer))
+        self.sockets[socket.send_channel] = socket
+        socket.writer = asyncio.create_task(self._write(socket))
+        connected = False
+        try:
+            await self._emit(
+                "django.websocket.connect",
+                {
+                    "send_channel": socket.send_channel,
+                    "path": path,
+                    "query_string": query_string,
+                    "headers": [[name.lower(), value] for name, value in request.headers.raw_items()],
+                    "client": list(connection.remote_address[:2]),
+                    "server": list(connection.local_address[:2]),
+                    "order": 0,
+                },
+            )
+            connected = True
+            async for frame in connection:
+                socket.order += 1
+                message: Message = {"send_channel": socket.send_channel, "path": path, "order": socket.order}
+                if isinstance(frame, str):
+                    message["text"] = frame
+                else:
+                    message["bytes"] = encode_body(frame)
+                await self._emit("django.websocket.receive", message)
+        except ConnectionClosed:
+            pass
+        except (ChannelFull, BackendUnavailable) as error:
+            logger.warning("closing %s: %s", socket.send_channel, error)
+            await connection.close(TRY_AGAIN_LATER if connected else INTERNAL_ERROR, "server busy")
+        finally:
+            self.sockets.pop(socket.send_channel, None)
+            socket.writer.cancel()
+            if connected:
+                await self._disconnected(socket)
+
+    async def _disconnected(self, socket: _Socket) -> None:
+        socket.order += 1
+        message = {
+            "send_channel": socket.send_channel,
+            "path": socket.path,
+            "code": socket.connection.close_code or 1006,
+            "order": socket.order,
+        }
+        try:
+            await self._emit("django.websocket.disconnect", message)
+        except ChannelsError as error:
+            logger.error("could not emit the disconnect of %s: %s", socket.send_channel, error)
+
+    async def _emit(self, channel: str, message: Message) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.backend.send, channel, message)
+
+    # Replies: inbox → send buffers → sockets.
+
+    def _read_inbox(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One thread reads the replies for every socket of this server."""
+        backoff = defaults.RETRY_BACKOFF_MIN
+        while not self._stopping.is_set():
+            try:
+                batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
+            except BackendUnavailable as error:
+                logger.error("cannot read replies, retrying in %.1f s: %s", backoff, error)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
+                continue
+            if backoff > defaults.RETRY_BACKOFF_MIN:
+                logger.info("backend reachable again")
+                backoff = defaults.RETRY_BACKOFF_MIN
+            if batch:
+                loop.call_soon_threadsafe(self._route, batch)
+
+    def _route(self, batch: list[tuple[str, Message]]) -> None:
+        for channel, message in batch:
+            socket = self.sockets.get(channel)
+            if socket is None:
+                continue  # the socket closed meanwhile
+            try:
+                socket.outgoing.put_nowait(message)
+            except asyncio.QueueFull:
+                logger.warning("closing %s: %d messages wait and the client does not read", channel, self.send_buffer)
+                del self.sockets[channel]
+                if socket.writer is not None:
+                    socket.writer.cancel()
+                closing = asyncio.create_task(socket.connection.close(TRY_AGAIN_LATER, "not reading fast enough"))
+                self._closing.add(closing)  # keep a reference until it is done
+                closing.add_done_callback(self._closing.discard)
+
+    async def _write(self, socket: _Socket) -> None:
+        while True:
+            message = await socket.outgoing.get()
+            try:
+                await _deliver(socket.connection, message)
+            except ConnectionClosed:
+                return
+
+    async def _send_keepalives(self) -> None:
+        """Tell consumers every ``keepalive`` seconds which sockets are still open (group membership)."""
+        while True:
+            await asyncio.sleep(self.keepalive)
+            for socket in list(self.sockets.values()):
+                try:
+                    await self._emit(
+                        "django.websocket.keepalive", {"send_channel": socket.send_channel, "path": socket.path}
+                    )
+                except ChannelsError as error:
+                    logger.warning("keepalive of %s not sent: %s", socket.send_channel, error)
+
+
+async def _deliver(connection: ServerConnection, message: Message) -> None:
+    """Send one reply message to the client, by the rules in the module docstring."""
+    if "text" in message:
+        await connection.send(str(message["text"]))
+    elif "bytes" in message:
+        await connection.send(decode_body(message["bytes"]))
+    elif "close" not in message:
+        await connection.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+    close = message.get("close")
+    if close:
+        await connection.close(1000 if close is True else int(close))

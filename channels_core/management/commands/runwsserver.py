@@ -1,0 +1,67 @@
+"""``python manage.py runwsserver``: the WebSocket interface server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from channels_core import defaults
+from channels_core.backends import get_backend
+from channels_core.interfaces.websocket import WebSocketServer
+
+
+def allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS``, with Django's development defaults when it is empty under DEBUG."""
+    if settings.ALLOWED_HOSTS or not settings.DEBUG:
+        return list(settings.ALLOWED_HOSTS)
+    return [".localhost", "127.0.0.1", "[::1]"]
+
+
+def websocket_server(alias: str = defaults.DEFAULT_ALIAS) -> WebSocketServer:
+    """A server configured from the settings (shared with ``runserver``)."""
+    return WebSocketServer(
+        get_backend(alias),
+        allowed_hosts=allowed_hosts(),
+        allowed_origins=list(getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])),
+        keepalive=float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE)),
+        send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", 256)),
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve WebSockets: each socket's events become django.websocket.* messages for the workers, "
+        "and what arrives on its response channel is sent to it. SIGTERM closes every socket with 1001."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+        parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server = websocket_server(options["alias"])
+        if not server.backend.cross_process:
+            raise CommandError(
+                f"runwsserver cannot use {type(server.backend).__name__}: it keeps messages inside one "
+                "process, so no worker would see this server's sockets. Use `python manage.py runserver`, "
+                "which runs everything in one process, or set REDIS_URL (or CHANNELS_BACKEND=database)."
+            )
+        asyncio.run(self._serve(server, options["host"], options["port"]))
+        self.stdout.write("WebSocket server stopped.")
+
+    async def _serve(self, server: WebSocketServer, host: str, port: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+        def ready() -> None:
+            self.stdout.write(f"WebSocket server listening on ws://{host}:{port}/ (inbox {server.inbox})")
+            self.stdout.flush()
+
+        await server.serve(host, port, stop, ready)
