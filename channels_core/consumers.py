@@ -80,7 +80,8 @@ def http_request(send_channel: str, body: str, body_channel: str | None = None, 
 
     result = _django()(environ, start_response)
     try:
-        for message in response_messages(started[0], started[1], result):
+        streaming = bool(getattr(result, "streaming", False))
+        for message in response_messages(started[0], started[1], result, streaming):
             _send_waiting_for_room(send_channel, message)
     finally:
         # Closing the response sends request_finished (closing database connections).

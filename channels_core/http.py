@@ -141,23 +141,31 @@ def _pieces(body: Iterable[bytes]) -> Iterator[bytes]:
             yield piece[start : start + CHUNK_SIZE]
 
 
-def response_messages(status: int, headers: list[tuple[str, str]], body: Iterable[bytes]) -> Iterator[Message]:
+def response_messages(
+    status: int, headers: list[tuple[str, str]], body: Iterable[bytes], streaming: bool = False
+) -> Iterator[Message]:
     """Messages for a response: status and headers with the first piece, then one per piece.
 
-    Each piece of a streaming body is sent as soon as it is produced, so the
-    client sees a streaming response arrive in pieces.
+    A streaming body's pieces are sent the moment they are produced (the
+    client sees the response arrive in pieces), and an empty last message
+    ends it; a body already in hand is looked ahead so that its last piece
+    carries ``more_content: false``.
     """
     pieces = _pieces(body)
-    current = next(pieces, b"")
     message: Message = {
         "status": status,
         "headers": [[name.lower(), value] for name, value in headers],
     }
+    if streaming:
+        for piece in pieces:
+            yield {**message, "content": encode_body(piece), "more_content": True}
+            message = {}
+        yield {**message, "content": "", "more_content": False}
+        return
+    current = next(pieces, b"")
     while True:
         following = next(pieces, None)
-        message["content"] = encode_body(current)
-        message["more_content"] = following is not None
-        yield message
+        yield {**message, "content": encode_body(current), "more_content": following is not None}
         if following is None:
             return
         current, message = following, {}

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "channels_core.context_processors.websocket",
             ],
         },
     },
@@ -132,9 +133,19 @@ CHANNEL_BACKENDS = {
         "EXPIRY": 60,
         "GROUP_EXPIRY": 120,
         "CAPACITY": 100,
-        "CHANNEL_CAPACITY": {"django.wsgi.request": 1000},
+        # A response inbox serves every client of one interface server.
+        "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},
     }
 }
+
+# Interface servers (see channels_core/interfaces/).
+CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_HTTP_TIMEOUT", "20"))  # seconds before a 503
+CHANNELS_RETRY_AFTER = int(os.environ.get("CHANNELS_RETRY_AFTER", "5"))  # the 503's Retry-After
+CHANNELS_MAX_REQUEST_BODY = int(os.environ.get("CHANNELS_MAX_REQUEST_BODY", str(64 * 1024 * 1024)))
+CHANNELS_WS_KEEPALIVE = float(os.environ.get("CHANNELS_WS_KEEPALIVE", "30"))
+CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256"))  # messages per socket
+CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
+CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_flag("SECURE_COOKIES", True)

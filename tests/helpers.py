@@ -83,14 +83,19 @@ def _answers(client: redis.Redis) -> bool:
         return False
 
 
-class ManagedProcess:
-    """A ``python manage.py ...`` process with its output in a log file."""
+def manage(*args: str) -> list[str]:
+    """The command line of ``python manage.py ARGS`` with this interpreter."""
+    return [sys.executable, "manage.py", *args]
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+
+class ManagedProcess:
+    """A process started from the project root, with its output in a log file."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", *args],
+            command,
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=self._log_file,

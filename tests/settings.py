@@ -31,3 +31,5 @@ DATABASES = {
 }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+ROOT_URLCONF = "tests.urls"

@@ -58,6 +58,8 @@ class _Socket:
     outgoing: asyncio.Queue[Message]
     order: int = 0
     writer: asyncio.Task[None] | None = field(default=None)
+    #: The code this server closed the socket with, if it did (the peer may never answer).
+    closed_with: int | None = None
 
 
 class WebSocketServer:
@@ -104,6 +106,9 @@ class WebSocketServer:
             port,
             process_request=self._check_origin,
             max_size=defaults.MAX_MESSAGE_SIZE,  # bigger frames are closed with 1009
+            # No permessage-deflate: compressing every copy of a broadcast for
+            # every socket costs more CPU than the bandwidth it saves here.
+            compression=None,
             ping_interval=20,  # dead peers are found by ping/pong
             ping_timeout=20,
         ) as server:
@@ -167,7 +172,8 @@ class WebSocketServer:
             pass
         except (ChannelFull, BackendUnavailable) as error:
             logger.warning("closing %s: %s", socket.send_channel, error)
-            await connection.close(TRY_AGAIN_LATER if connected else INTERNAL_ERROR, "server busy")
+            socket.closed_with = TRY_AGAIN_LATER if connected else INTERNAL_ERROR
+            await connection.close(socket.closed_with, "server busy")
         finally:
             self.sockets.pop(socket.send_channel, None)
             socket.writer.cancel()
@@ -179,7 +185,7 @@ class WebSocketServer:
         message = {
             "send_channel": socket.send_channel,
             "path": socket.path,
-            "code": socket.connection.close_code or 1006,
+            "code": _close_code(socket),
             "order": socket.order,
         }
         try:
@@ -221,6 +227,7 @@ class WebSocketServer:
                 del self.sockets[channel]
                 if socket.writer is not None:
                     socket.writer.cancel()
+                socket.closed_with = TRY_AGAIN_LATER
                 closing = asyncio.create_task(socket.connection.close(TRY_AGAIN_LATER, "not reading fast enough"))
                 self._closing.add(closing)  # keep a reference until it is done
                 closing.add_done_callback(self._closing.discard)
@@ -244,6 +251,14 @@ class WebSocketServer:
                     )
                 except ChannelsError as error:
                     logger.warning("keepalive of %s not sent: %s", socket.send_channel, error)
+
+
+def _close_code(socket: _Socket) -> int:
+    """The socket's close code: the peer's, or ours when the peer vanished without answering."""
+    code = socket.connection.close_code
+    if code in (None, 1006) and socket.closed_with is not None:
+        return socket.closed_with
+    return code or 1006
 
 
 async def _deliver(connection: ServerConnection, message: Message) -> None:

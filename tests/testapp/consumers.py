@@ -8,7 +8,7 @@ processes can share the file.
 import os
 import time
 
-from channels_core import Channel
+from channels_core import Channel, Group
 from channels_core.decorators import consumer
 
 
@@ -33,3 +33,27 @@ def echo(reply_to, text, **kwargs):
 @consumer("tests.fail")
 def fail(**kwargs):
     raise RuntimeError("this consumer always fails")
+
+
+# WebSocket consumers for the interface-server tests: /echo/ echoes and joins a group.
+
+
+@consumer("django.websocket.connect", path=r"^/echo/$")
+@consumer("django.websocket.keepalive", path=r"^/echo/$")
+def echo_join(send_channel, **kwargs):
+    Group("echoers").add(send_channel)
+
+
+@consumer("django.websocket.receive", path=r"^/echo/$")
+def echo_frame(send_channel, text=None, bytes=None, **kwargs):
+    if text is not None:
+        Channel(send_channel).send(text=text)
+    else:
+        Channel(send_channel).send(bytes=bytes)
+
+
+@consumer("django.websocket.disconnect", path=r"^/echo/$")
+def echo_leave(send_channel, code, **kwargs):
+    Group("echoers").discard(send_channel)
+    if "TEST_RECORD_PATH" in os.environ:
+        record(f"disconnect {code} {send_channel}")

@@ -1,0 +1,206 @@
+/*
+ * ChannelsSocket: the one browser client every demo uses. No dependencies, no build step.
+ *
+ *   <script src="{% static 'channels_core/socket.js' %}"></script>
+ *   const socket = new ChannelsSocket("{% websocket_url 'chat/lobby/' %}", {
+ *     onMessage(data) { ... },        // parsed JSON, else the text, or an ArrayBuffer
+ *     onReconnect() { ... },          // back after a drop: fetch what was missed
+ *   });
+ *   socket.send({text: "hello"});     // JSON; queued while the socket is not open
+ *
+ * What it does for the page:
+ * - JSON both ways (the server sends one JSON object per text frame).
+ * - Reconnects after a drop with capped exponential backoff and full jitter, so a
+ *   restarted server is not hit by every browser at the same instant.
+ * - Stops for good after close(), or when the server closes with a code that says
+ *   "do not come back" (1008 policy violation, 4000-4999 application codes).
+ * - Publishes its state ("connecting", "open", "closed") as data-socket-state on
+ *   <body> (or on options.stateElement) for CSS and end-to-end tests, and as text
+ *   in any element marked data-socket-indicator. The page sets aria-live on it.
+ */
+(function (root) {
+  "use strict";
+
+  const OPEN = 1; // WebSocket.OPEN, written out so any WebSocket-like object works
+
+  const DEFAULTS = {
+    onMessage() {},
+    onOpen() {},
+    onClose() {},
+    onReconnect() {},
+    stateElement: null, // default: document.body
+    protocols: undefined,
+    backoffBase: 500, // ms; the first retry waits up to this long
+    backoffCap: 15000, // ms; no retry waits longer
+    stableAfter: 5000, // ms open before a connection counts as healthy (resets the backoff)
+    queueLimit: 100, // messages kept while not open; the oldest are dropped beyond this
+    // Close codes after which the page must not reconnect: a code, or an inclusive [low, high] range.
+    finalCodes: [1008, [4000, 4999]],
+    labels: { connecting: "connecting…", open: "live", closed: "offline" },
+    debug: false,
+  };
+
+  /** Resolve a path such as "/ws/chat/" against the page, with ws: or wss: to match http: or https:. */
+  function resolveUrl(url) {
+    const base = typeof location !== "undefined" ? location.href : undefined;
+    const resolved = new URL(url, base);
+    if (resolved.protocol === "http:") resolved.protocol = "ws:";
+    else if (resolved.protocol === "https:") resolved.protocol = "wss:";
+    return resolved.href;
+  }
+
+  class ChannelsSocket {
+    constructor(url, options = {}) {
+      this.url = resolveUrl(url);
+      this.options = { ...DEFAULTS, ...options, labels: { ...DEFAULTS.labels, ...options.labels } };
+      this.state = "connecting";
+      this._ws = null;
+      this._queue = [];
+      this._attempt = 0; // failed attempts since the last healthy connection
+      this._everOpened = false;
+      this._stopped = false;
+      this._retryTimer = null;
+      this._stableTimer = null;
+      this._connect();
+    }
+
+    /** Send obj as JSON now, or queue it until the socket opens. Returns true if it went out now. */
+    send(obj) {
+      const text = JSON.stringify(obj);
+      if (this._ws && this._ws.readyState === OPEN) {
+        this._ws.send(text);
+        return true;
+      }
+      if (this._stopped) {
+        this._log("closed for good; message dropped", obj);
+        return false;
+      }
+      this._queue.push(text);
+      if (this._queue.length > this.options.queueLimit) {
+        this._queue.shift();
+        this._log("queue full; dropped the oldest message");
+      }
+      return false;
+    }
+
+    /** Close for good: no reconnection, queued messages are discarded. */
+    close(code = 1000, reason = "") {
+      this._stopped = true;
+      this._queue = [];
+      this._clearTimers();
+      if (this._ws) this._ws.close(code, reason);
+      this._setState("closed");
+    }
+
+    /** True if the server's close code means "do not reconnect". */
+    isFinalCode(code) {
+      return this.options.finalCodes.some((entry) =>
+        Array.isArray(entry) ? code >= entry[0] && code <= entry[1] : code === entry,
+      );
+    }
+
+    _connect() {
+      this._retryTimer = null;
+      this._setState("connecting");
+      this._log("connecting to", this.url);
+      let ws;
+      try {
+        ws = new WebSocket(this.url, this.options.protocols);
+      } catch (error) {
+        // A malformed URL or a forbidden port: retrying would fail the same way.
+        this._log("cannot connect:", error);
+        this._stopped = true;
+        this._setState("closed");
+        this.options.onClose(null, { final: true, error });
+        return;
+      }
+      ws.binaryType = "arraybuffer";
+      // Each handler ignores events from a socket this client has already replaced.
+      ws.onopen = (event) => ws === this._ws && this._handleOpen(event);
+      ws.onmessage = (event) => ws === this._ws && this._handleMessage(event);
+      ws.onclose = (event) => ws === this._ws && this._handleClose(event);
+      ws.onerror = () => this._log("socket error (a close event follows)");
+      this._ws = ws;
+    }
+
+    _handleOpen(event) {
+      const isReconnection = this._everOpened;
+      this._everOpened = true;
+      this._setState("open");
+      this._log(isReconnection ? "reconnected" : "open");
+      // Only a connection that stays up a while resets the backoff; one that opens
+      // and drops at once (a crashing server) keeps backing off.
+      this._stableTimer = setTimeout(() => {
+        this._attempt = 0;
+        this._stableTimer = null;
+      }, this.options.stableAfter);
+      const queued = this._queue;
+      this._queue = [];
+      for (const text of queued) this._ws.send(text);
+      this.options.onOpen(event);
+      if (isReconnection) this.options.onReconnect();
+    }
+
+    _handleMessage(event) {
+      let data = event.data;
+      if (typeof data === "string") {
+        try {
+          data = JSON.parse(data);
+        } catch {
+          // Not JSON: the page gets the text as it came.
+        }
+      }
+      this.options.onMessage(data, event);
+    }
+
+    _handleClose(event) {
+      this._ws = null;
+      this._clearTimers();
+      if (this._stopped || this.isFinalCode(event.code)) {
+        this._log("closed for good, code", event.code);
+        this._stopped = true;
+        this._queue = [];
+        this._setState("closed");
+        this.options.onClose(event, { final: true });
+        return;
+      }
+      const delay = this._nextDelay();
+      this._log("closed, code", event.code, "- retrying in", delay, "ms");
+      this._setState("connecting");
+      this.options.onClose(event, { final: false, delay });
+      if (!this._stopped) this._retryTimer = setTimeout(() => this._connect(), delay); // onClose may have called close()
+    }
+
+    /** Full jitter: a random wait between 0 and min(cap, base * 2^attempt). */
+    _nextDelay() {
+      const ceiling = Math.min(this.options.backoffCap, this.options.backoffBase * 2 ** this._attempt);
+      this._attempt += 1;
+      return Math.floor(Math.random() * ceiling);
+    }
+
+    _clearTimers() {
+      clearTimeout(this._retryTimer);
+      clearTimeout(this._stableTimer);
+      this._retryTimer = this._stableTimer = null;
+    }
+
+    _setState(state) {
+      this.state = state;
+      if (typeof document === "undefined") return;
+      const target = this.options.stateElement || document.body;
+      if (target) target.dataset.socketState = state;
+      for (const indicator of document.querySelectorAll("[data-socket-indicator]")) {
+        indicator.dataset.socketState = state;
+        indicator.textContent = this.options.labels[state];
+      }
+    }
+
+    _log(...args) {
+      if (this.options.debug) console.debug("[ChannelsSocket]", ...args);
+    }
+  }
+
+  ChannelsSocket.DEFAULTS = DEFAULTS;
+  root.ChannelsSocket = ChannelsSocket;
+  if (typeof module !== "undefined" && module.exports) module.exports = { ChannelsSocket };
+})(typeof globalThis !== "undefined" ? globalThis : this);
