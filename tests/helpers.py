@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -100,6 +101,7 @@ class ManagedProcess:
             env={**os.environ, **env},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() also ends its children
         )
 
     def output(self) -> str:
@@ -125,11 +127,13 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # children left behind (an autoreloader's)
         self._log_file.close()
         return self.process.returncode

@@ -44,6 +44,9 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def slow(request: HttpRequest) -> HttpResponse:
+    if "TEST_RECORD_PATH" in os.environ:
+        with open(os.environ["TEST_RECORD_PATH"], "a") as file:
+            file.write(f"slow {os.getpid()}\n")
     time.sleep(float(request.GET.get("seconds", "1")))
     return HttpResponse(f"served by {os.getpid()}")
 
