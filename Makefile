@@ -12,6 +12,7 @@ STAMP  := $(VENV)/.installed
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py loaddemo
 	$(BIN)/python manage.py runserver
 
 test: system-packages $(STAMP) lint typecheck pytest

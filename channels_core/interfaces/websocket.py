@@ -7,7 +7,7 @@ arrives on its response channel (DESIGN.md §4)::
 
     {"text": "..."}            a text frame
     {"bytes": "<base64>"}      a binary frame
-    {"close": true | code}     close the socket (after sending text/bytes, if any)
+    {"close": true | code}     close the socket, after sending what else the message holds
     any other dict             the whole dict as one JSON text frame
 
 Every socket's response channel lives in this server's inbox, so one thread
@@ -263,12 +263,12 @@ def _close_code(socket: _Socket) -> int:
 
 async def _deliver(connection: ServerConnection, message: Message) -> None:
     """Send one reply message to the client, by the rules in the module docstring."""
+    close = message.get("close")
     if "text" in message:
         await connection.send(str(message["text"]))
     elif "bytes" in message:
         await connection.send(decode_body(message["bytes"]))
-    elif "close" not in message:
-        await connection.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
-    close = message.get("close")
+    elif content := {key: value for key, value in message.items() if key != "close"}:
+        await connection.send(json.dumps(content, ensure_ascii=False, separators=(",", ":")))
     if close:
         await connection.close(1000 if close is True else int(close))

@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -63,7 +64,7 @@ class _Dispatcher:
                 batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
             except BackendUnavailable as error:
                 logger.error("cannot read responses, retrying in %.1f s: %s", backoff, error)
-                threading.Event().wait(backoff)
+                time.sleep(backoff)
                 backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
                 continue
             backoff = defaults.RETRY_BACKOFF_MIN
