@@ -164,17 +164,19 @@ def test_a_client_that_never_reads_does_not_delay_the_others(stack: Stack) -> No
             )
             payload = base64.b64encode(os.urandom(15_000)).decode()  # 20 kB that no compression shrinks
 
-            def broadcast() -> None:
-                for n in range(1000):
+            def broadcast(first: int) -> None:
+                for n in range(first, first + 100):
                     stack.backend.group_send("echoers", {"n": n, "payload": payload})
 
-            sending = asyncio.create_task(asyncio.to_thread(broadcast))  # while the reader reads
+            # In bursts of 100: the reader must get each burst while the sleeper's
+            # copies pile up unread (a burst never outruns the server's inbox).
             got = 0
-            while got < 1000:
-                message = json.loads(await asyncio.wait_for(reader.recv(), 20))
-                assert message["n"] == got
-                got += 1
-            await sending
+            for first in range(0, 1000, 100):
+                await asyncio.to_thread(broadcast, first)
+                while got < first + 100:
+                    message = json.loads(await asyncio.wait_for(reader.recv(), 20))
+                    assert message["n"] == got
+                    got += 1
             return got
         finally:
             await reader.close()
