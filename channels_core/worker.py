@@ -17,6 +17,7 @@ from django.db import close_old_connections
 
 from . import defaults
 from .backends import BaseBackend
+from .backoff import Backoff
 from .exceptions import BackendUnavailable
 from .messages import Message
 from .registry import Registry
@@ -79,19 +80,15 @@ class Worker:
 
     def serve(self) -> None:
         """One thread's loop: stop check, receive, handle; back off while the backend is down."""
-        backoff = defaults.RETRY_BACKOFF_MIN
+        backoff = Backoff(logger, wait=self.stopping.wait)
         try:
             while not self.stopping.is_set():
                 try:
                     received = self.backend.receive(self.channels, timeout=defaults.RECEIVE_TIMEOUT)
                 except BackendUnavailable as error:
-                    logger.error("backend unavailable, retrying in %.1f s: %s", backoff, error)
-                    self.stopping.wait(backoff)
-                    backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
+                    backoff.failed(error)
                     continue
-                if backoff > defaults.RETRY_BACKOFF_MIN:
-                    logger.info("backend reachable again")
-                    backoff = defaults.RETRY_BACKOFF_MIN
+                backoff.succeeded()
                 if received is not None:
                     self.handle(*received)
         finally:

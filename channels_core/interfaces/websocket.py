@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response
 
 from .. import defaults
 from ..backends import BaseBackend
+from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError
 from ..http import decode_body, encode_body
 from ..messages import Message
@@ -200,18 +201,14 @@ class WebSocketServer:
 
     def _read_inbox(self, loop: asyncio.AbstractEventLoop) -> None:
         """One thread reads the replies for every socket of this server."""
-        backoff = defaults.RETRY_BACKOFF_MIN
+        backoff = Backoff(logger, wait=self._stopping.wait)
         while not self._stopping.is_set():
             try:
                 batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
             except BackendUnavailable as error:
-                logger.error("cannot read replies, retrying in %.1f s: %s", backoff, error)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
+                backoff.failed(error)
                 continue
-            if backoff > defaults.RETRY_BACKOFF_MIN:
-                logger.info("backend reachable again")
-                backoff = defaults.RETRY_BACKOFF_MIN
+            backoff.succeeded()
             if batch:
                 loop.call_soon_threadsafe(self._route, batch)
 

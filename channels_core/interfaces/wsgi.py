@@ -17,7 +17,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -26,6 +25,7 @@ from django.conf import settings
 
 from .. import defaults
 from ..backends import BaseBackend, get_backend
+from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, InvalidMessage
 from ..http import CHUNK_SIZE, decode_body, encode_body, request_message
 from ..messages import Message
@@ -58,16 +58,14 @@ class _Dispatcher:
         self._thread.start()
 
     def _run(self) -> None:
-        backoff = defaults.RETRY_BACKOFF_MIN
+        backoff = Backoff(logger)
         while True:
             try:
                 batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
             except BackendUnavailable as error:
-                logger.error("cannot read responses, retrying in %.1f s: %s", backoff, error)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, defaults.RETRY_BACKOFF_MAX)
+                backoff.failed(error)
                 continue
-            backoff = defaults.RETRY_BACKOFF_MIN
+            backoff.succeeded()
             for channel, message in batch:
                 waiter = self.waiting.get(channel)
                 if waiter is None:
