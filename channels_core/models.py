@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["GroupMember", "QueuedMessage"]
+__all__ = ["GroupMember", "PresenceMember", "QueuedMessage"]
 
 
 class QueuedMessage(models.Model):
@@ -43,3 +43,19 @@ class GroupMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} in {self.group}"
+
+
+class PresenceMember(models.Model):
+    """One socket of a named person in a presence set, until ``expires`` (see :mod:`channels_core.presence`)."""
+
+    presence = models.CharField(max_length=200)
+    channel = models.CharField(max_length=200)
+    name = models.CharField(max_length=150)
+    expires = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["presence", "channel"], name="channels_unique_presence")]
+        indexes = [models.Index(fields=["presence", "expires"], name="channels_presence_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.channel}) in {self.presence}"
