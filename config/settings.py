@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "liveblog",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -133,7 +134,8 @@ CHANNEL_BACKENDS = {
         "BACKEND": _BACKEND_CLASSES[_channels_backend],
         "HOSTS": _redis_urls or ["redis://127.0.0.1:6379/0"],
         "EXPIRY": 60,
-        "GROUP_EXPIRY": 120,
+        # Seconds a group member lasts unless added again (sockets are, on every keepalive).
+        "GROUP_EXPIRY": float(os.environ.get("CHANNELS_GROUP_EXPIRY", "120")),
         "CAPACITY": 100,
         # A response inbox serves every client of one interface server.
         "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
+from chat.models import Room
 from liveblog.models import Liveblog, Post
 
 KEYNOTE_POSTS = [
@@ -28,3 +29,5 @@ class Command(BaseCommand):
             for body in KEYNOTE_POSTS:
                 Post.objects.create(liveblog=liveblog, body=body)
         self.stdout.write(f"Demo content {'created' if created else 'already there'}: {liveblog.get_absolute_url()}")
+        Room.objects.get_or_create(slug="lobby", defaults={"title": "Lobby"})
+        Room.objects.get_or_create(slug="staff", defaults={"title": "Staff room", "staff_only": True})

@@ -1,0 +1,92 @@
+"""A chat room's sockets: who you are, what you say, who else is here.
+
+Each consumer gets the Django session and user from the connect request's
+cookie (``@http_session_user``) and keeps per-socket state in a channel
+session (``@channel_session``): the room and the name, and the times of the
+socket's last messages for the flood check.
+"""
+
+from channels_core import Channel
+from channels_core.decorators import consumer
+from channels_core.sessions import channel_session, http_session_user
+
+from .models import Message, Room
+from .protocol import parse, replying_to_errors
+
+ROOM = r"^/chat/(?P<slug>[-\w]+)/stream/$"
+
+#: Close codes (4000-4999 are the application's; the page shows why and does not reconnect).
+NO_NAME = 4001
+STAFF_ONLY = 4003
+UNKNOWN_ROOM = 4004
+
+
+def refuse(send_channel: str, code: int, error: str) -> None:
+    """Tell the page why, then close: one message, sent before the close."""
+    Channel(send_channel).send(type="error", code=str(code), error=error, close=code)
+
+
+@consumer("django.websocket.connect", path=ROOM)
+@channel_session
+@http_session_user
+def enter(send_channel, slug, user, session, channel_session, **kwargs):
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        return refuse(send_channel, UNKNOWN_ROOM, f"There is no room called {slug!r}.")
+    if room.staff_only and not user.is_staff:
+        return refuse(send_channel, STAFF_ONLY, "This room is for staff only. Sign in as a staff user to join.")
+    # A signed-in user chats under their username; a visitor under the nickname
+    # they chose on the room page (kept in their Django session).
+    name = user.get_username() if user.is_authenticated else session.get("nickname")
+    if not name:
+        return refuse(send_channel, NO_NAME, "Choose a nickname first.")
+    channel_session.update({"room": slug, "name": name})
+    room.group.add(send_channel)
+    first_tab = room.presence.join(send_channel, name)
+    names = room.presence.names()
+    # "welcome" also tells the page to fetch the messages it may have missed.
+    Channel(send_channel).send(type="welcome", name=name, names=names)
+    if first_tab:
+        room.send_notification(type="join", name=name, names=names)
+
+
+@consumer("django.websocket.keepalive", path=ROOM)
+@channel_session
+def stay(send_channel, channel_session, **kwargs):
+    """Keep the socket in the room's group and presence; announce people whose server died."""
+    room = Room.objects.filter(slug=channel_session.get("room")).first()
+    if room is None:
+        return
+    room.group.add(send_channel)
+    if not room.presence.refresh(send_channel):  # it had expired: back in, quietly
+        room.presence.join(send_channel, channel_session["name"])
+    for name in room.presence.sweep():
+        room.send_notification(type="leave", name=name, names=room.presence.names())
+
+
+@consumer("django.websocket.receive", path=ROOM)
+@channel_session
+@replying_to_errors
+def say(send_channel, text=None, channel_session=None, **kwargs):
+    room = Room.objects.filter(slug=channel_session.get("room")).first()
+    if room is None:
+        return
+    recent = channel_session.get("recent", [])
+    try:
+        said = parse(text, recent)
+    finally:
+        channel_session["recent"] = recent  # reassigned, so the session knows it changed
+    message = Message.objects.create(room=room, author=channel_session["name"], text=said)
+    room.send_notification(type="message", message=message.as_message())
+
+
+@consumer("django.websocket.disconnect", path=ROOM)
+@channel_session
+def leave(send_channel, channel_session, **kwargs):
+    room = Room.objects.filter(slug=channel_session.get("room")).first()
+    if room is None:
+        return
+    room.group.discard(send_channel)
+    gone = room.presence.leave(send_channel)
+    if gone:
+        room.send_notification(type="leave", name=gone, names=room.presence.names())
