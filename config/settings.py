@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "liveblog",
     "chat",
+    "thumbnailer",
 ]
 
 MIDDLEWARE = [
@@ -141,6 +142,12 @@ CHANNEL_BACKENDS = {
         "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},
     }
 }
+
+# The thumbnailer demo's upload limits (the WSGI adapter carries up to CHANNELS_MAX_REQUEST_BODY).
+THUMBNAILER_MAX_UPLOAD = int(os.environ.get("THUMBNAILER_MAX_UPLOAD", str(10 * 1024 * 1024)))
+THUMBNAILER_MAX_PIXELS = int(os.environ.get("THUMBNAILER_MAX_PIXELS", str(40_000_000)))
+# Uploaded files through Django itself: fine for development; nginx serves them in compose.
+SERVE_MEDIA = env_flag("SERVE_MEDIA", DEBUG)
 
 # Interface servers (see channels_core/interfaces/).
 CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_HTTP_TIMEOUT", "20"))  # seconds before a 503

@@ -1,0 +1,65 @@
+"""The worker's side: thumbnails, and the pages that wait for them.
+
+The upload view answers at once; ``make_thumbnails`` runs later, in a worker.
+Delivery is at most once, so the message may be lost (a worker killed while
+holding it, a backend restart): the image then stays *pending*, and
+``manage.py resubmit_thumbnails`` sends it again. That is safe because this
+consumer is idempotent: a finished image is left alone, and a rerun replaces
+files instead of adding more.
+"""
+
+import logging
+
+from channels_core import Channel
+from channels_core.decorators import consumer
+
+from . import thumbnails
+from .models import GALLERY, Image
+
+logger = logging.getLogger(__name__)
+
+
+@consumer("thumbnailer.create")
+def make_thumbnails(image_id, **kwargs):
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None or image.status == Image.Status.DONE:
+        return  # deleted meanwhile, or a resubmission of finished work
+    try:
+        thumbnails.make(image)
+    except OSError as error:  # Pillow's error for files it cannot decode
+        logger.warning("thumbnails of image %s failed: %s", image.pk, error)
+        image.status, image.reason = Image.Status.FAILED, f"The image could not be read: {error}"
+    else:
+        image.status, image.reason = Image.Status.DONE, ""
+    image.save()
+    image.send_notification()
+
+
+IMAGE_STREAM = r"^/thumbnailer/(?P<image_id>\d+)/stream/$"
+GALLERY_STREAM = r"^/thumbnailer/stream/$"
+
+
+@consumer("django.websocket.connect", path=IMAGE_STREAM)
+@consumer("django.websocket.keepalive", path=IMAGE_STREAM)
+def watch_image(send_channel, image_id, order=None, **kwargs):
+    Image(pk=int(image_id)).group.add(send_channel)
+    if order == 0:  # a connect: the page asks for the current state, in case it missed the news
+        Channel(send_channel).send(type="joined")
+
+
+@consumer("django.websocket.connect", path=GALLERY_STREAM)
+@consumer("django.websocket.keepalive", path=GALLERY_STREAM)
+def watch_gallery(send_channel, order=None, **kwargs):
+    GALLERY.add(send_channel)
+    if order == 0:
+        Channel(send_channel).send(type="joined")
+
+
+@consumer("django.websocket.disconnect", path=IMAGE_STREAM)
+def stop_watching_image(send_channel, image_id, **kwargs):
+    Image(pk=int(image_id)).group.discard(send_channel)
+
+
+@consumer("django.websocket.disconnect", path=GALLERY_STREAM)
+def stop_watching_gallery(send_channel, **kwargs):
+    GALLERY.discard(send_channel)

@@ -1,0 +1,30 @@
+"""Making thumbnails: the work that happens after the response, in a worker."""
+
+import io
+
+import PIL.Image
+import PIL.ImageOps
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from .models import SIZES, Image
+
+
+def make(image: Image) -> None:
+    """Make every size of thumbnail for ``image``, as WebP with the photo's orientation applied.
+
+    Stored names depend only on the image, and an existing file of that name
+    is replaced: running this twice for one image leaves one set of files.
+    """
+    with default_storage.open(image.original.name, "rb") as stored, PIL.Image.open(stored) as original:
+        upright = PIL.ImageOps.exif_transpose(original)
+        upright = upright.convert("RGBA" if upright.mode in ("RGBA", "LA", "P") else "RGB")
+        for name, longest_side in SIZES.items():
+            thumbnail = upright.copy()
+            thumbnail.thumbnail((longest_side, longest_side))  # keeps the aspect ratio
+            data = io.BytesIO()
+            thumbnail.save(data, "WEBP", quality=82)
+            path = f"thumbnails/{image.pk}-{name}.webp"
+            if default_storage.exists(path):
+                default_storage.delete(path)
+            getattr(image, name).name = default_storage.save(path, ContentFile(data.getvalue()))
