@@ -9,6 +9,7 @@ safe for a developer's machine (and only there):
 * ``DATABASE_URL``: e.g. ``postgres://user@db:5432/site`` (default: SQLite file).
 * ``REDIS_URL``: switches the channel backend to Redis (comma-separate several to shard).
 * ``CHANNELS_BACKEND=database``: switches the channel backend to the database.
+* ``STATIC_ROOT``, ``MEDIA_ROOT``: where collected static files and uploads live.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))  # where collectstatic writes
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))

@@ -35,6 +35,17 @@ class Liveblog(models.Model):
         """
         return Group(f"liveblog-{self.slug}")
 
+    def send_notification(self, message: dict[str, object]) -> None:
+        """Send one message to every reader: the only place the live blog broadcasts from.
+
+        One message to the group; the backend gives each reader's socket a copy.
+        """
+        try:
+            self.group.send(message)
+        except ChannelsError:
+            # The post is saved; readers catch up when their page reconnects.
+            logger.exception("could not notify the readers of %s", self)
+
 
 class Post(models.Model):
     liveblog = models.ForeignKey(Liveblog, related_name="posts", on_delete=models.CASCADE)
@@ -61,14 +72,6 @@ class Post(models.Model):
             "updated": self.updated.isoformat(),
         }
 
-    def send_notification(self, action: str) -> None:
-        """Tell every reader of the blog that this post was created, updated or deleted.
-
-        One message to the group; the backend gives each reader's socket a copy.
-        """
-        message = {"type": f"post.{action}", "post": self.as_message()}
-        try:
-            self.liveblog.group.send(message)
-        except ChannelsError:
-            # The post is saved; readers catch up when their page reconnects.
-            logger.exception("could not notify the readers of %s", self.liveblog)
+    def notification(self, action: str) -> dict[str, object]:
+        """What readers are told when this post is ``created``, ``updated`` or ``deleted``."""
+        return {"type": f"post.{action}", "post": self.as_message()}

@@ -14,12 +14,18 @@ from django.dispatch import receiver
 from .models import Post
 
 
+def notify_on_commit(post: Post, action: str) -> None:
+    # The message is made now, not at commit: by then a deleted post has lost its id.
+    message = post.notification(action)
+    liveblog = post.liveblog
+    transaction.on_commit(lambda: liveblog.send_notification(message))
+
+
 @receiver(post_save, sender=Post)
 def post_saved(sender, instance: Post, created: bool, **kwargs) -> None:
-    action = "created" if created else "updated"
-    transaction.on_commit(lambda: instance.send_notification(action))
+    notify_on_commit(instance, "created" if created else "updated")
 
 
 @receiver(post_delete, sender=Post)
 def post_deleted(sender, instance: Post, **kwargs) -> None:
-    transaction.on_commit(lambda: instance.send_notification("deleted"))
+    notify_on_commit(instance, "deleted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.db import transaction
 
 from channels_core.backends import backends
 from liveblog.models import Post
@@ -25,13 +26,25 @@ def test_create_update_delete_are_pushed(memory_backend, keynote, django_capture
     with django_capture_on_commit_callbacks(execute=True):
         post.body = "First, edited"
         post.save()
-    with django_capture_on_commit_callbacks(execute=True):
-        post.delete()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        post.delete()  # inside a transaction, as the admin deletes
     assert _pushed(memory_backend) == [
         ("post.created", "First!"),
         ("post.updated", "First, edited"),
         ("post.deleted", "First, edited"),
     ]
+    assert post.pk is None  # Django cleared it; the message was made before
+
+
+def test_a_deleted_post_is_named_by_its_id(memory_backend, keynote, django_capture_on_commit_callbacks) -> None:
+    keynote.group.add(READER)
+    post = Post.objects.create(liveblog=keynote, body="Going")
+    post_id = post.pk
+    memory_backend.receive_inbox(INBOX)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        post.delete()
+    ((_, message),) = memory_backend.receive_inbox(INBOX)
+    assert message["type"] == "post.deleted" and message["post"]["id"] == post_id
 
 
 def test_nothing_is_pushed_before_the_commit(memory_backend, keynote, django_capture_on_commit_callbacks) -> None:
@@ -56,7 +69,7 @@ def test_a_post_is_saved_even_when_readers_cannot_be_told(settings, keynote, cap
     try:
         post = Post.objects.create(liveblog=keynote, body="Saved anyway")
         with caplog.at_level(logging.ERROR, logger="liveblog.models"):
-            post.send_notification("created")
+            keynote.send_notification(post.notification("created"))
     finally:
         backends.reset()
     assert Post.objects.filter(body="Saved anyway").exists()

@@ -32,6 +32,7 @@ class Stack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CHANNELS_HTTP_TIMEOUT": "5",
             "TEST_RECORD_PATH": str(self.records),
+            "STATIC_ROOT": str(tmp / "static"),  # filled by collect_static()
             **settings,
         }
         self.processes: dict[str, ManagedProcess] = {}
@@ -41,23 +42,43 @@ class Stack:
         self._run(manage("migrate", "--no-input", "-v0"))
         self._run(manage("createsuperuser", "--no-input", "--username", "admin", "--email", "admin@example.com"))
 
-    def _run(self, command: list[str]) -> None:
+    def _run(self, command: list[str]) -> str:
         env = {**self.env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
-        subprocess.run(command, cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, check=True, timeout=120)
+        result = subprocess.run(
+            command, cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env}, timeout=120, capture_output=True
+        )
+        if result.returncode:
+            raise AssertionError(f"{command} exited with {result.returncode}:\n{result.stderr.decode()}")
+        return result.stdout.decode()
 
-    def _start(self, name: str, command: list[str], ready_text: str) -> ManagedProcess:
-        process = ManagedProcess(command, self.env, self.tmp / f"{name}.log")
+    def run_manage(self, *args: str) -> str:
+        """Run ``python manage.py ARGS`` against the stack's database and Redis; return its output."""
+        return self._run(manage(*args))
+
+    def collect_static(self) -> None:
+        """Collect static files for gunicorn's WhiteNoise to serve (call before ``start_gunicorn``)."""
+        self.run_manage("collectstatic", "--no-input", "-v0")
+
+    def _start(self, name: str, command: list[str], ready_text: str, env: dict[str, str] | None) -> ManagedProcess:
+        log = self.tmp / f"{name}.log"
+        restarts = 1
+        while log.exists():  # a restarted process keeps the log of the one before
+            restarts += 1
+            log = self.tmp / f"{name}.{restarts}.log"
+        process = ManagedProcess(command, {**self.env, **(env or {})}, log)
         self.processes[name] = process
         process.wait_for_output(ready_text, timeout=30)
         return process
 
-    def start_worker(self, name: str = "worker", threads: int = 4) -> ManagedProcess:
-        return self._start(name, manage("runworker", "--threads", str(threads)), "Worker listening on")
+    def start_worker(self, name: str = "worker", threads: int = 4, env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start ``runworker``; ``env`` adds to (or overrides) the stack's environment for this process only."""
+        return self._start(name, manage("runworker", "--threads", str(threads)), "Worker listening on", env)
 
     def start_ws(self, name: str = "ws", port: int | None = None) -> ManagedProcess:
+        """Start ``runwsserver``; started again under the same name, it listens on the same port."""
         self.ws_ports[name] = port or self.ws_ports.get(name) or free_port()
         command = manage("runwsserver", "--port", str(self.ws_ports[name]))
-        return self._start(name, command, "WebSocket server listening")
+        return self._start(name, command, "WebSocket server listening", None)
 
     def start_gunicorn(self) -> ManagedProcess:
         self.http_port = free_port()
@@ -65,7 +86,7 @@ class Stack:
             sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
             "--bind", f"127.0.0.1:{self.http_port}", "--workers", "1", "--threads", "16", "config.wsgi",
         ]  # fmt: skip
-        return self._start("gunicorn", command, "Booting worker")
+        return self._start("gunicorn", command, "Booting worker", None)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http_port}{path}"
