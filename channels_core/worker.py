@@ -101,12 +101,13 @@ class Worker:
             self._unmatched(channel, message)
             return
         binding, extra = found
-        close_old_connections()
         try:
             binding.function(**{**message, **extra})
         except Exception:
             logger.exception("consumer %s failed on channel %r", binding.name, channel)
         finally:
+            # As after a request: drop database connections that broke or are too old,
+            # so the next message starts with a good one.
             close_old_connections()
 
     def _unmatched(self, channel: str, message: Message) -> None:

@@ -36,6 +36,8 @@ __all__ = ["RedisBackend"]
 #: Longest blocking pop while listening on several shards, so a message on
 #: another shard waits at most about this long per shard.
 SHARD_POLL_SLICE = 0.05
+#: Seconds a thread's connection may sit unused before it is checked (one poll) for a server restart.
+IDLE_CHECK_AFTER = 1.0
 _SCRIPTS = ("SEND", "RECEIVE", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND")
 
 
@@ -66,16 +68,19 @@ class _Shard:
         self.shas = {name: _sha1(source) for name, source in self.scripts.items()}
 
     def _connection(self) -> AbstractConnection:
-        connection: AbstractConnection | None = getattr(self._local, "connection", None)
+        local = self._local
+        connection: AbstractConnection | None = getattr(local, "connection", None)
+        now = time.monotonic()
         if connection is None:
             connection = self._connection_class(**self._options)
-            self._local.connection = connection
+            local.connection = connection
             with self._lock:
                 self._connections.append(connection)
-        elif connection._sock is not None and _closed_by_peer(connection):
+        elif now - local.last_used > IDLE_CHECK_AFTER and connection._sock is not None and _closed_by_peer(connection):
             # The server went away while we were idle (a restart): nothing was
             # sent yet, so reconnecting now is safe.
             connection.disconnect()
+        local.last_used = now
         return connection
 
     def call(self, *args: Any) -> Any:

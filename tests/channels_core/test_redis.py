@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from channels_core.backends.redis import RedisBackend
+from channels_core.backends.redis import IDLE_CHECK_AFTER, RedisBackend
 from channels_core.exceptions import BackendUnavailable
 from channels_core.names import new_channel_name
 from tests.helpers import RedisServer, wait_past, wait_until
@@ -151,5 +151,6 @@ def test_an_idle_connection_survives_a_restart_unnoticed(server: RedisServer) ->
     backend.send("idle.one", {"n": 1})
     server.stop()
     server.start()
+    wait_past(IDLE_CHECK_AFTER)  # idle: long enough that the connection is checked before use
     backend.send("idle.one", {"n": 2})
     assert backend.receive(["idle.one"]) == ("idle.one", {"n": 2})
