@@ -21,8 +21,20 @@ def server() -> Iterator[RedisServer]:
     server.stop()
 
 
+_made: list[RedisBackend] = []
+
+
+@pytest.fixture(autouse=True)
+def close_backends() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def make(servers: list[RedisServer], **config: object) -> RedisBackend:
-    return RedisBackend({"HOSTS": [s.url for s in servers], "PREFIX": "t:", **config})
+    """A backend on ``servers``, closed after the test."""
+    _made.append(RedisBackend({"HOSTS": [s.url for s in servers], "PREFIX": "t:", **config}))
+    return _made[-1]
 
 
 def test_no_key_remains_after_expiry(server: RedisServer) -> None:
