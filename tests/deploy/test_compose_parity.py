@@ -24,7 +24,7 @@ import yaml
 
 from tests.channels_core.interfaces.stack import ADMIN_PASSWORD
 from tests.conftest import require_postgres
-from tests.e2e.conftest import BrowserFactory, ReaderPage, browser  # noqa: F401
+from tests.e2e.conftest import AdminSession, BrowserFactory, ReaderPage, browser  # noqa: F401
 from tests.helpers import ROOT, ManagedProcess, RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,6 +62,7 @@ class ComposeHere:
         self.env = {
             **environment,
             "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",  # as the Dockerfile sets it (not the tests' settings)
             "REDIS_URL": self.redis.url,
             "DATABASE_URL": database_url,
             "MEDIA_ROOT": str(tmp / "media"),
@@ -166,14 +167,12 @@ def test_the_live_blog_works_through_nginx_on_one_port(here: ComposeHere, browse
     reader = ReaderPage(browser(), here.url("/liveblog/keynote/")).open()  # loaddemo's blog
     assert reader.stream_url == "/ws/liveblog/keynote/stream/", "sockets go through nginx, same origin"
     reader.wait_until_joined()
-    post_id = int(here.run_manage("shell", "-v0", "-c", _SAVE_POST).strip())
+    admin = AdminSession(browser(), here)
+    post_id = admin.add_post("Keynote, live", "Through nginx, on one port.")
     reader.wait_for_pushed("created", post_id)
     reader.wait_for_post(post_id, "Through nginx, on one port.")
+    admin.edit_post(post_id, "Through nginx, edited.")
+    reader.wait_for_post(post_id, "Through nginx, edited.")
+    admin.delete_post(post_id)
+    reader.wait_for_no_post(post_id)
     assert reader.not_reloaded()
-
-
-# Saved by a process of its own, as an editor's request would be.
-_SAVE_POST = (
-    "from liveblog.models import Liveblog, Post; "
-    "print(Post.objects.create(liveblog=Liveblog.objects.get(slug='keynote'), body='Through nginx, on one port.').pk)"
-)
