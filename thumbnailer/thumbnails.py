@@ -14,7 +14,8 @@ def make(image: Image) -> None:
     """Make every size of thumbnail for ``image``, as WebP with the photo's orientation applied.
 
     Stored names depend only on the image, and an existing file of that name
-    is replaced: running this twice for one image leaves one set of files.
+    is replaced: running this twice for one image, one run after the other or
+    both at once, leaves one set of files.
     """
     with default_storage.open(image.original.name, "rb") as stored, PIL.Image.open(stored) as original:
         upright = PIL.ImageOps.exif_transpose(original)
@@ -25,6 +26,12 @@ def make(image: Image) -> None:
             data = io.BytesIO()
             thumbnail.save(data, "WEBP", quality=82)
             path = f"thumbnails/{image.pk}-{name}.webp"
-            if default_storage.exists(path):
+            if default_storage.exists(path):  # left by an earlier run, perhaps cut short
                 default_storage.delete(path)
-            getattr(image, name).name = default_storage.save(path, ContentFile(data.getvalue()))
+            saved = default_storage.save(path, ContentFile(data.getvalue()))
+            if saved != path:
+                # Another run for this image (a resubmitted message, on another thread
+                # or worker) saved this size since we checked; the storage then picks a
+                # new name. Both files hold the same picture: keep one.
+                default_storage.delete(saved)
+            getattr(image, name).name = path

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import PIL.Image
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from channels_core.backends import BaseBackend, backends, get_backend
+from thumbnailer import thumbnails
 from thumbnailer.consumers import make_thumbnails
 from thumbnailer.models import Image
 
@@ -111,6 +113,36 @@ def test_thumbnails_keep_the_aspect_apply_exif_and_are_made_once(client, backend
         assert large.format == "WEBP" and large.size == (533, 800)  # upright now: taller than wide
         assert small.size == (133, 200)
     assert len(files_under(media / "thumbnails")) == 2
+
+
+class OtherRunSavesFirst:
+    """Storage on which another run for the same image saves each file just before this run does."""
+
+    def __init__(self, storage) -> None:
+        self.storage = storage
+
+    def __getattr__(self, name: str):
+        return getattr(self.storage, name)
+
+    def save(self, name: str, content, **kwargs) -> str:
+        self.storage.save(name, ContentFile(b"the other run's thumbnail"))
+        return self.storage.save(name, content, **kwargs)
+
+
+def test_two_runs_at_once_leave_one_set_of_files(client, backend, media, monkeypatch) -> None:
+    upload(client, "a.jpg", image_bytes())
+    image = Image.objects.get()
+    monkeypatch.setattr(thumbnails, "default_storage", OtherRunSavesFirst(thumbnails.default_storage))
+    make_thumbnails(image_id=image.pk)
+    image.refresh_from_db()
+    assert (image.small.name, image.large.name) == (
+        f"thumbnails/{image.pk}-small.webp",
+        f"thumbnails/{image.pk}-large.webp",
+    )
+    assert sorted(p.name for p in files_under(media / "thumbnails")) == [
+        f"{image.pk}-large.webp",
+        f"{image.pk}-small.webp",
+    ]
 
 
 def test_resubmit_sends_only_images_pending_long_enough(client, backend) -> None:
