@@ -8,14 +8,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest system-packages clean
+.PHONY: run test lint typecheck docs pytest system-packages clean
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py loaddemo
 	$(BIN)/python manage.py runserver
 
-test: system-packages $(STAMP) lint typecheck pytest
+test: system-packages $(STAMP) lint typecheck docs pytest
 
 system-packages:
 	@scripts/install-system-packages
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict channels_core
+
+# Warnings are errors and every cross-reference must resolve; needs Graphviz's dot.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W -n --keep-going -b html docs docs/_build/html
 
 pytest: $(STAMP)
 	$(BIN)/pytest
