@@ -2,16 +2,26 @@
 
 Each consumer gets the Django session and user from the connect request's
 cookie (``@http_session_user``) and keeps per-socket state in a channel
-session (``@channel_session``): the room and the name, and the times of the
-socket's last messages for the flood check.
+session (``@channel_session``): the room and the name.
+
+A worker runs several messages at once (threads, processes), so two messages
+of one socket may be handled at the same time: ``say`` takes a lock on the
+room for its flood check, and ``enter`` stores the socket's state before it
+welcomes the page.
 """
+
+from datetime import timedelta
+
+from django.contrib.sessions.backends.base import CreateError
+from django.db import transaction
+from django.utils import timezone
 
 from channels_core import Channel
 from channels_core.decorators import consumer
 from channels_core.sessions import channel_session, http_session_user
 
 from .models import Message, Room
-from .protocol import parse, replying_to_errors
+from .protocol import RATE_SECONDS, check_rate, parse, replying_to_errors
 
 ROOM = r"^/chat/(?P<slug>[-\w]+)/stream/$"
 
@@ -41,6 +51,13 @@ def enter(send_channel, slug, user, session, channel_session, **kwargs):
     if not name:
         return refuse(send_channel, NO_NAME, "Choose a nickname first.")
     channel_session.update({"room": slug, "name": name})
+    # Stored now rather than when this consumer returns: a welcomed page sends
+    # at once, and another worker thread may handle that message while this
+    # one is still announcing the join.
+    try:
+        channel_session.save(must_create=True)
+    except CreateError:  # an earlier message of this socket stored some state already
+        channel_session.save()
     room.group.add(send_channel)
     first_tab = room.presence.join(send_channel, name)
     names = room.presence.names()
@@ -68,16 +85,23 @@ def stay(send_channel, channel_session, **kwargs):
 @channel_session
 @replying_to_errors
 def say(send_channel, text=None, channel_session=None, **kwargs):
-    room = Room.objects.filter(slug=channel_session.get("room")).first()
-    if room is None:
+    slug, name = channel_session.get("room"), channel_session.get("name")
+    if slug is None:  # not in a room: the socket was refused at connect
         return
-    recent = channel_session.get("recent", [])
-    try:
-        said = parse(text, recent)
-    finally:
-        channel_session["recent"] = recent  # reassigned, so the session knows it changed
-    message = Message.objects.create(room=room, author=channel_session["name"], text=said)
-    room.send_notification(type="message", message=message.as_message())
+    said = parse(text)
+    # The room's row stays locked until the message is stored and sent: messages
+    # of one room are said one at a time. Without it, a burst of messages handled
+    # by several worker threads at once would each count the same recent messages
+    # and all pass the flood check; with it, everyone also receives the messages
+    # in the order they are stored, which is the order of the history.
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(slug=slug).first()
+        if room is None:
+            return
+        lately = timezone.now() - timedelta(seconds=RATE_SECONDS)
+        check_rate(room.messages.filter(author=name, created__gt=lately).count())
+        message = Message.objects.create(room=room, author=name, text=said)
+        room.send_notification(type="message", message=message.as_message())
 
 
 @consumer("django.websocket.disconnect", path=ROOM)

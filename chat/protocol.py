@@ -12,14 +12,13 @@ Out (to pages)::
     {"type": "leave", "name": "bob", "names": [...]}        their last one closed, or timed out
     {"type": "error", "code": "too-long", "error": "..."}  to the sender only
 
-Everything a client sends goes through :func:`parse`; a :class:`ClientError`
-is turned into an ``error`` reply in :func:`replying_to_errors`, so invalid
-input is never stored or broadcast.
+Everything a client sends goes through :func:`parse` and :func:`check_rate`;
+a :class:`ClientError` is turned into an ``error`` reply in
+:func:`replying_to_errors`, so invalid input is never stored or broadcast.
 """
 
 import functools
 import json
-import time
 
 from channels_core import Channel
 
@@ -27,7 +26,7 @@ from .models import MAX_LENGTH
 
 #: At most this many messages...
 RATE_COUNT = 5
-#: ...per this many seconds, per socket; more is flooding.
+#: ...per this many seconds, per person and room; more is flooding.
 RATE_SECONDS = 5.0
 
 
@@ -40,13 +39,8 @@ class ClientError(Exception):
         self.error = error
 
 
-def parse(text: str | None, recent: list[float]) -> str:
-    """The text of a valid chat message, or a ClientError saying what is wrong.
-
-    ``recent`` holds the times of this socket's latest messages (kept in its
-    channel session); a message that makes more than RATE_COUNT within
-    RATE_SECONDS is refused.
-    """
+def parse(text: str | None) -> str:
+    """The text of a valid chat message, or a ClientError saying what is wrong."""
     try:
         data = json.loads(text or "")
     except ValueError:
@@ -58,12 +52,17 @@ def parse(text: str | None, recent: list[float]) -> str:
         raise ClientError("empty", "Type something first.")
     if len(said) > MAX_LENGTH:
         raise ClientError("too-long", f"Messages are at most {MAX_LENGTH} characters; this one has {len(said)}.")
-    now = time.time()
-    recent[:] = [t for t in recent if now - t < RATE_SECONDS]
-    if len(recent) >= RATE_COUNT:
-        raise ClientError("flood", f"Slow down: at most {RATE_COUNT} messages every {RATE_SECONDS:g} seconds.")
-    recent.append(now)
     return said.strip()
+
+
+def check_rate(said_lately: int) -> None:
+    """Refuse a message from someone who said ``said_lately`` messages in the last RATE_SECONDS.
+
+    The count comes from the stored messages (refused ones are never stored),
+    so every worker process sees the same one; see ``consumers.say``.
+    """
+    if said_lately >= RATE_COUNT:
+        raise ClientError("flood", f"Slow down: at most {RATE_COUNT} messages every {RATE_SECONDS:g} seconds.")
 
 
 def replying_to_errors(consumer):

@@ -40,4 +40,6 @@ def nickname(request: HttpRequest, slug: str) -> HttpResponse:
 
 def messages(request: HttpRequest, slug: str) -> JsonResponse:
     room = get_object_or_404(Room, slug=slug)
+    if room.staff_only and not request.user.is_staff:  # the same rule as the room page and its socket
+        return JsonResponse({"error": "This room is for staff only."}, status=403)
     return JsonResponse({"messages": [message.as_message() for message in room.history()]})

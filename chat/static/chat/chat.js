@@ -26,12 +26,17 @@
     item.append(what);
     list.append(item);
     item.scrollIntoView({ block: "end" });
+    return item;
   }
 
   function showMessage(message) {
-    if (!list.querySelector(`[data-message-id="${message.id}"]`)) {
-      line("message", message.author, message.text, message.id);
-    }
+    if (list.querySelector(`[data-message-id="${message.id}"]`)) return;
+    const item = line("message", message.author, message.text, message.id);
+    // In the order they were stored (ids grow), also when a catch-up brings missed ones.
+    const later = Array.from(list.querySelectorAll("li[data-message-id]")).find(
+      (other) => Number(other.dataset.messageId) > message.id,
+    );
+    if (later) list.insertBefore(item, later);
   }
 
   function showNames(names) {
@@ -49,17 +54,32 @@
     errorBox.hidden = false;
   }
 
-  // After every (re)connection: the last messages, as a fresh page load would show them.
+  // After every (re)connection: the last messages, to fill in those missed while away.
+  // Added to what the page shows, never replacing it: messages pushed while the
+  // fetch is under way are newer than its answer and must stay.
   async function catchUp() {
     const response = await fetch(list.dataset.messagesUrl, { headers: { Accept: "application/json" } });
     const { messages } = await response.json();
-    list.querySelectorAll("li.message, li[data-message-id]").forEach((item) => item.remove());
     messages.forEach(showMessage);
+  }
+
+  // What the person said is sent only once the server has welcomed this socket
+  // into the room. ChannelsSocket sends what it queued the moment the socket
+  // opens, before the server has handled the connection and knows the room:
+  // a message typed while offline would be dropped there.
+  let welcomed = false;
+  const unsent = [];
+
+  function say(text) {
+    if (welcomed) socket.send({ type: "message", text });
+    else unsent.push(text);
   }
 
   function apply(data) {
     switch (data.type) {
       case "welcome":
+        welcomed = true;
+        unsent.splice(0).forEach(say);
         showNames(data.names);
         return catchUp();
       case "message":
@@ -75,12 +95,17 @@
     }
   }
 
-  const socket = new ChannelsSocket(list.dataset.streamUrl, { onMessage: apply });
+  const socket = new ChannelsSocket(list.dataset.streamUrl, {
+    onMessage: apply,
+    onClose() {
+      welcomed = false; // a new socket must be welcomed again
+    },
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     errorBox.hidden = true;
-    socket.send({ type: "message", text: input.value });
+    say(input.value);
     input.value = "";
   });
 })();
