@@ -21,7 +21,7 @@ def record(line: str) -> None:
 def record_message(number, **kwargs):
     record(f"got {number}")
     # Work that takes a moment, so a kill can land while a message is in hand.
-    time.sleep(float(kwargs.get("work", 0)))
+    time.sleep(float(kwargs.get("work", 0)))  # wait-ok: the work a consumer does, so a kill can land mid-message
     record(f"done {number}")
 
 

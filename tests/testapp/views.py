@@ -37,7 +37,7 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
         yield b"first piece\n"
         deadline = time.monotonic() + 30
         while not flag.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.02)  # wait-ok: the view waits for the test's flag, with a deadline
         yield b"second piece\n"
 
     return StreamingHttpResponse(pieces(), content_type="text/plain")
@@ -47,7 +47,7 @@ def slow(request: HttpRequest) -> HttpResponse:
     if "TEST_RECORD_PATH" in os.environ:
         with open(os.environ["TEST_RECORD_PATH"], "a") as file:
             file.write(f"slow {os.getpid()}\n")
-    time.sleep(float(request.GET.get("seconds", "1")))
+    time.sleep(float(request.GET.get("seconds", "1")))  # wait-ok: requests in flight for the kill test
     return HttpResponse(f"served by {os.getpid()}")
 
 
