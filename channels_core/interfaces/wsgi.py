@@ -102,7 +102,7 @@ class WsgiAdapter:
         dispatcher.waiting[send_channel] = responses
         try:
             self._send_request(dispatcher.backend, environ, send_channel)
-            first = self._next(responses, environ, "no worker answered")
+            first = self._next(responses, "no worker answered")
         except _Refused as refused:
             dispatcher.waiting.pop(send_channel, None)
             return self._refuse(environ, start_response, refused)
@@ -146,7 +146,7 @@ class WsgiAdapter:
         except InvalidMessage as error:  # e.g. headers too large for one message
             raise _Refused(400, str(error)) from error
 
-    def _next(self, responses: queue.SimpleQueue[Message], environ: dict[str, Any], what: str) -> Message:
+    def _next(self, responses: queue.SimpleQueue[Message], what: str) -> Message:
         try:
             return responses.get(timeout=self.timeout)
         except queue.Empty:
@@ -169,7 +169,7 @@ class WsgiAdapter:
                 if not message.get("more_content"):
                     return
                 try:
-                    message = self._next(responses, environ, "the rest of the response did not come")
+                    message = self._next(responses, "the rest of the response did not come")
                 except _Refused as refused:
                     logger.error("%s %s: %s; response cut short", environ["REQUEST_METHOD"], _path(environ), refused)
                     return
