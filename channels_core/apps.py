@@ -11,3 +11,6 @@ class ChannelsCoreConfig(AppConfig):
     name = "channels_core"
     verbose_name = "Channels core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
