@@ -52,7 +52,14 @@ from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
-__all__ = ["HTTP_SESSION_KEY_FIELD", "channel_session", "channel_session_key", "http_session", "http_session_user"]
+__all__ = [
+    "HTTP_SESSION_KEY_FIELD",
+    "channel_session",
+    "channel_session_key",
+    "http_session",
+    "http_session_user",
+    "save_channel_session",
+]
 
 R = TypeVar("R")
 
@@ -158,7 +165,16 @@ def _is_disconnect(message: Mapping[str, Any]) -> bool:
     return {"code", "order"} <= message.keys() and not {"headers", "text", "bytes"} & message.keys()
 
 
-def _save_channel_session(state: SessionBase, existed: bool) -> None:
+def save_channel_session(state: SessionBase, existed: bool = False) -> None:
+    """Store a socket's ``channel_session`` now, not when the consumer returns.
+
+    For state another message of the socket may need at once (e.g. the room a
+    connect consumer joined, before it announces the join).
+
+    Args:
+        state: the ``channel_session`` the consumer was given.
+        existed: whether it was stored before (``False`` tries to create it first).
+    """
     if not existed:
         try:
             state.save(must_create=True)
@@ -203,7 +219,7 @@ def channel_session(function: Callable[..., R]) -> Callable[..., R]:
             if _is_disconnect(message):
                 state.delete()
             elif state.modified:
-                _save_channel_session(state, existed)
+                save_channel_session(state, existed)
 
     setattr(wrapper, _WRAPPED_BY_CHANNEL_SESSION, True)
     return wrapper

@@ -12,13 +12,12 @@ welcomes the page.
 
 from datetime import timedelta
 
-from django.contrib.sessions.backends.base import CreateError
 from django.db import transaction
 from django.utils import timezone
 
 from channels_core import Channel
 from channels_core.decorators import consumer
-from channels_core.sessions import channel_session, http_session_user
+from channels_core.sessions import channel_session, http_session_user, save_channel_session
 
 from .models import Message, Room
 from .protocol import RATE_SECONDS, check_rate, parse, replying_to_errors
@@ -54,10 +53,7 @@ def enter(send_channel, slug, user, session, channel_session, **kwargs):
     # Stored now rather than when this consumer returns: a welcomed page sends
     # at once, and another worker thread may handle that message while this
     # one is still announcing the join.
-    try:
-        channel_session.save(must_create=True)
-    except CreateError:  # an earlier message of this socket stored some state already
-        channel_session.save()
+    save_channel_session(channel_session)
     room.group.add(send_channel)
     first_tab = room.presence.join(send_channel, name)
     names = room.presence.names()
