@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +76,20 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
+
+
+def http_get_when_up(url: str) -> requests.Response | None:
+    """``GET url``, or ``None`` while nothing listens there yet (for :func:`wait_until`)."""
+    try:
+        return requests.get(url, timeout=10)
+    except requests.ConnectionError:
+        return None
+
+
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 now (``False`` while nothing listens there yet)."""
+    response = http_get_when_up(url)
+    return response is not None and response.status_code == 200
 
 
 def _answers(client: redis.Redis) -> bool:

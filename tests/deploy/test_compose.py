@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.deploy.compose import compose_config
 from tests.helpers import ROOT
 
 EXPECTED_SERVICES = {"redis", "db", "migrate", "web", "ws", "worker", "nginx"}
@@ -23,13 +23,7 @@ EXPECTED_SERVICES = {"redis", "db", "migrate", "web", "ws", "worker", "nginx"}
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    """The compose file as docker-compose resolves it (anchors merged, variables filled in)."""
-    result = subprocess.run(
-        ["docker-compose", "-f", "docker-compose.yml", "config"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert result.returncode == 0, f"docker-compose config rejected the file:\n{result.stderr}"
-    return yaml.safe_load(result.stdout)
+    return compose_config()
 
 
 def test_the_services_are_the_three_layers_and_their_stores(compose: dict[str, Any]) -> None:

@@ -20,22 +20,18 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
 
 from tests.channels_core.interfaces.stack import ADMIN_PASSWORD
 from tests.conftest import require_postgres
+from tests.deploy.compose import compose_config
 from tests.e2e.conftest import AdminSession, BrowserFactory, ReaderPage, browser  # noqa: F401
-from tests.helpers import ROOT, ManagedProcess, RedisServer, free_port, wait_until
+from tests.helpers import ROOT, ManagedProcess, RedisServer, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def compose_services() -> dict[str, Any]:
-    result = subprocess.run(
-        ["docker-compose", "-f", "docker-compose.yml", "config"],
-        cwd=ROOT, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    return yaml.safe_load(result.stdout)["services"]
+    return compose_config()["services"]
 
 
 def local(command: list[str], port: int | None = None) -> list[str]:
@@ -121,7 +117,7 @@ class ComposeHere:
         command = ["/usr/sbin/nginx", "-c", str(path), "-p", str(self.tmp),
                    "-g", f"daemon off; pid {self.tmp / 'nginx.pid'}; error_log stderr;"]  # fmt: skip
         self.processes.append(ManagedProcess(command, {}, self.tmp / "nginx.log"))
-        wait_until(lambda: _answers(self.url("/static/site.css")), timeout=20, what="nginx to serve")
+        wait_until(lambda: http_ok(self.url("/static/site.css")), timeout=20, what="nginx to serve")
 
     def url(self, path: str) -> str:
         return f"http://localhost:{self.port}{path}"
@@ -130,15 +126,6 @@ class ComposeHere:
         for process in reversed(self.processes):
             process.stop()
         self.redis.stop()
-
-
-def _answers(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(url, timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 @pytest.fixture(scope="module")

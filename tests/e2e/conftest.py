@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -35,7 +34,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
 from tests.channels_core.interfaces.stack import ADMIN_PASSWORD, Stack
-from tests.helpers import ROOT, ManagedProcess, free_port, manage, wait_until
+from tests.helpers import ROOT, ManagedProcess, free_port, http_ok, manage, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"  # given explicitly: Selenium Manager cannot download here
@@ -85,7 +84,7 @@ class Runserver:
         command = manage("runserver", f"127.0.0.1:{self.http_port}", "--ws-port", str(self.ws_port), "--noreload")
         self.process = ManagedProcess(command, self.env, self.tmp / "runserver.log")
         self.process.wait_for_output("Starting development server", timeout=60)
-        wait_until(lambda: _answers(self.url("/")), timeout=30, what="runserver to answer")
+        wait_until(lambda: http_ok(self.url("/")), timeout=30, what="runserver to answer")
         return self
 
     def url(self, path: str) -> str:
@@ -104,13 +103,6 @@ class Runserver:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=10).status_code == 200
-    except requests.ConnectionError:  # not listening yet
-        return False
 
 
 def start_worker_for(stack: Stack, ws_name: str, name: str = "worker") -> None:

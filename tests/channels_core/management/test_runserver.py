@@ -10,7 +10,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.helpers import ROOT, ManagedProcess, free_port, manage, wait_until
+from tests.helpers import ROOT, ManagedProcess, free_port, http_get_when_up, manage, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,17 +37,10 @@ def runserver(tmp_path: Path) -> Iterator[tuple[ManagedProcess, int, int]]:
 def test_runserver_alone_serves_pages_static_files_and_websockets(runserver: tuple[ManagedProcess, int, int]) -> None:
     server, http_port, ws_port = runserver
     assert f"WebSockets on ws://127.0.0.1:{ws_port}/" in server.output()
-    page = wait_until(lambda: _get_when_up(f"http://127.0.0.1:{http_port}/"), what="the home page")
+    page = wait_until(lambda: http_get_when_up(f"http://127.0.0.1:{http_port}/"), what="the home page")
     assert page.status_code == 200 and "Event-driven Django" in page.text
     script = requests.get(f"http://127.0.0.1:{http_port}/static/channels_core/socket.js", timeout=10)
     assert script.status_code == 200 and "ChannelsSocket" in script.text
     with connect(f"ws://127.0.0.1:{ws_port}/echo/", origin=f"http://localhost:{http_port}", open_timeout=10) as socket:
         socket.send("through the in-memory backend")
         assert socket.recv(timeout=10) == "through the in-memory backend"
-
-
-def _get_when_up(url: str) -> requests.Response | None:
-    try:
-        return requests.get(url, timeout=10)
-    except requests.ConnectionError:  # not listening yet
-        return None
