@@ -53,8 +53,12 @@ templates_path: list[str] = []
 # and the libraries' objects are therefore left unlinked rather than broken.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(django|redis|websockets|asyncio|collections|concurrent|logging|re|threading|queue|io|types)\..*"),
-    (r"py:.*", r"(Callable|Iterable|Iterator|Mapping|Sequence|IO|F|R|TypeVar|Any)"),
+    (
+        r"py:.*",
+        r"(django|redis|websockets|asyncio|collections|concurrent|logging|re|threading|queue|io|types|pathlib|dataclasses)\..*",
+    ),
+    (r"py:.*", r"(Callable|Iterable|Iterator|Mapping|Sequence|IO|F|R|TypeVar|Any|Path)"),
+    (r"py:.*", r"channels_core\.testing\.processes\.T"),  # wait_until's type variable
     (r"py:.*", r"(HttpRequest|SessionBase|AnonymousUser|ServerConnection|CommandParser|Context|ImproperlyConfigured)"),
     (r"py:.*", r"(_Socket|_Shard|_Dispatcher|Entry|Message|Binding)"),
 ]

@@ -27,6 +27,7 @@ PUBLIC_MODULES = {
     "channels_core.backends.memory": "api.rst",
     "channels_core.backends.database": "api.rst",
     "channels_core.backends.redis": "api.rst",
+    "channels_core.testing": "testing.rst",
 }
 #: Names in an ``__all__`` that are plumbing rather than API (documented by their module's prose).
 NOT_API = {"BINDINGS_ATTRIBUTE", "Binding"}

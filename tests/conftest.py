@@ -1,7 +1,8 @@
-"""Fixtures shared by the whole suite: private Redis servers and PostgreSQL availability."""
+"""Fixtures shared by the whole suite: sites as real processes, private Redis servers, PostgreSQL availability."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 
@@ -9,7 +10,11 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.helpers import RedisServer
+from channels_core.testing import Project, RedisServer
+from tests.helpers import GUNICORN_CONFIG
+
+# The site as real processes: the fixtures channels_runserver and channels_stack.
+pytest_plugins = ["channels_core.testing", "pytester"]  # pytester: for the plugin's own tests
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -32,6 +37,12 @@ def require_postgres() -> None:
     if IN_CI:
         pytest.fail(f"{problem}; CI must run the PostgreSQL cases")
     pytest.skip(f"{problem}; start it or set TEST_POSTGRES_URL to run the PostgreSQL cases")
+
+
+@pytest.fixture(scope="session")
+def channels_project(channels_project: Project) -> Project:
+    """The project the plugin found (manage.py here, tests.settings), with gunicorn configured as deployed."""
+    return dataclasses.replace(channels_project, gunicorn_config=GUNICORN_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from channels_core.backends import BaseBackend
 from channels_core.defaults import MAX_MESSAGE_SIZE
 from channels_core.exceptions import ChannelFull, InvalidChannelName, InvalidMessage, MessageTooLarge
 from channels_core.names import new_channel_name
-from tests.helpers import wait_past, wait_until
+from channels_core.testing import wait_past, wait_until
 
 from .conftest import MakeBackend
 

@@ -9,7 +9,7 @@ import pytest
 from channels_core.backends import backends
 from channels_core.exceptions import InvalidChannelName
 from channels_core.presence import Presence
-from tests.helpers import wait_past
+from channels_core.testing import wait_past
 
 pytestmark = pytest.mark.django_db
 

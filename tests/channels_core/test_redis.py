@@ -10,7 +10,7 @@ import pytest
 from channels_core.backends.redis import IDLE_CHECK_AFTER, RedisBackend
 from channels_core.exceptions import BackendUnavailable
 from channels_core.names import new_channel_name
-from tests.helpers import RedisServer, wait_past, wait_until
+from channels_core.testing import RedisServer, wait_past, wait_until
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import fnmatch
 import pytest
 
 from channels_core.backends.redis_lua import lua_pattern
-from tests.helpers import RedisServer
+from channels_core.testing import RedisServer
 
 #: Runs in Redis: which of ARGV[2..] the Lua pattern ARGV[1] finds, as 1 or 0, the way GROUP_SEND tests capacity.
 MATCH_ALL = """

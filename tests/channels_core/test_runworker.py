@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,9 @@ from django.db import connections
 from channels_core.backends import BaseBackend, backend_from_config
 from channels_core.exceptions import BackendUnavailable
 from channels_core.names import new_channel_name
+from channels_core.testing import ManagedProcess, RedisServer, wait_until
 from tests.conftest import require_postgres
-from tests.helpers import ROOT, ManagedProcess, RedisServer, manage, wait_until
+from tests.helpers import TEST_PROJECT
 
 pytestmark = pytest.mark.slow
 
@@ -47,17 +47,12 @@ class WorkerSetup:
         self.tmp_path = tmp_path
         self.backend: BaseBackend = backend_from_config(config)
         self.records = Records(tmp_path / "records.txt")
-        self.env = {
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "TEST_RECORD_PATH": str(self.records.path),
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
+        self.env = TEST_PROJECT.process_env({"TEST_RECORD_PATH": str(self.records.path), **env})
         self.workers: list[ManagedProcess] = []
 
     def start_worker(self, *args: str) -> ManagedProcess:
         log = self.tmp_path / f"worker-{len(self.workers)}.log"
-        worker = ManagedProcess(manage("runworker", *args), self.env, log)
+        worker = ManagedProcess(TEST_PROJECT.manage("runworker", *args), self.env, log)
         self.workers.append(worker)
         worker.wait_for_output("Worker listening on")
         return worker
@@ -122,10 +117,10 @@ def any_setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worker
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` as it ends, failures included (``TEST_PROJECT.run_manage`` raises on those)."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
+        TEST_PROJECT.manage(*args),
+        env={"PATH": "/usr/bin:/bin", **TEST_PROJECT.process_env(env)},
         capture_output=True,
         text=True,
         timeout=60,

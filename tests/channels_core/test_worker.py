@@ -13,8 +13,8 @@ import pytest
 from channels_core.backends.memory import InMemoryBackend
 from channels_core.decorators import consumer
 from channels_core.registry import Registry
+from channels_core.testing import wait_until
 from channels_core.worker import Worker
-from tests.helpers import wait_until
 
 #: What the consumers below were called with, in the order they ran (appends are thread-safe).
 calls: list[tuple[str, Any]] = []

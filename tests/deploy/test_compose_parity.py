@@ -21,11 +21,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from channels_core.testing import ManagedProcess, RedisServer, free_port, http_ok, wait_until
 from tests.channels_core.interfaces.stack import ADMIN_PASSWORD
 from tests.conftest import require_postgres
 from tests.deploy.compose import compose_config
 from tests.e2e.conftest import AdminSession, BrowserFactory, ReaderPage, browser  # noqa: F401
-from tests.helpers import ROOT, ManagedProcess, RedisServer, free_port, http_ok, wait_until
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +102,7 @@ class ComposeHere:
         return self.run(["python", "manage.py", *args])
 
     def start(self, name: str, command: list[str], ready: str) -> None:
-        process = ManagedProcess(command, self.env, self.tmp / f"{name}.log")
+        process = ManagedProcess(command, self.env, self.tmp / f"{name}.log", cwd=ROOT)
         self.processes.append(process)
         process.wait_for_output(ready, timeout=60)
 

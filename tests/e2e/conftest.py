@@ -3,7 +3,8 @@
 Two sites, each started once per module the way the README starts them:
 
 * ``runserver_site``: ``python manage.py runserver`` alone (HTTP, WebSockets and
-  worker threads in one process, in-memory backend);
+  worker threads in one process, in-memory backend): the ``channels_runserver``
+  fixture of :mod:`channels_core.testing`, with a staff user;
 * ``redis_stack``: gunicorn, ``runworker`` and two ``runwsserver`` processes on
   one Redis (:class:`~tests.channels_core.interfaces.stack.Stack`).
 
@@ -20,9 +21,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -33,8 +32,8 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
-from tests.channels_core.interfaces.stack import ADMIN_PASSWORD, Stack
-from tests.helpers import ROOT, ManagedProcess, free_port, http_ok, manage, wait_until
+from channels_core.testing import Runserver, wait_until
+from tests.channels_core.interfaces.stack import ADMIN_PASSWORD, Stack, create_admin
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"  # given explicitly: Selenium Manager cannot download here
@@ -63,75 +62,28 @@ class Site(Protocol):
     def run_manage(self, *args: str) -> str: ...
 
 
-class Runserver:
-    """``python manage.py runserver`` alone, on its own SQLite file, with the in-memory backend."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.env = {
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-            "CHANNELS_BACKEND": "memory",  # even if the developer's environment names Redis
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.http_port, self.ws_port = free_port(), free_port()
-        self.process: ManagedProcess | None = None
-        self.run_manage("migrate", "--no-input", "-v0")
-        self.run_manage("createsuperuser", "--no-input", "--username", "admin", "--email", "admin@example.com")
-
-    def start(self) -> Runserver:
-        # No autoreload: a source file saved during the run must not restart the server (and empty its memory).
-        command = manage("runserver", f"127.0.0.1:{self.http_port}", "--ws-port", str(self.ws_port), "--noreload")
-        self.process = ManagedProcess(command, self.env, self.tmp / "runserver.log")
-        self.process.wait_for_output("Starting development server", timeout=60)
-        wait_until(lambda: http_ok(self.url("/")), timeout=30, what="runserver to answer")
-        return self
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}{path}"
-
-    def run_manage(self, *args: str) -> str:
-        """Run ``python manage.py ARGS`` on this site's database (not in the server: no shared memory)."""
-        env = {"PATH": "/usr/bin:/bin", **self.env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD}
-        result = subprocess.run(manage(*args), cwd=ROOT, env=env, timeout=120, capture_output=True)
-        if result.returncode:
-            raise AssertionError(
-                f"manage.py {' '.join(args)} exited with {result.returncode}:\n{result.stderr.decode()}"
-            )
-        return result.stdout.decode()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-
 def start_worker_for(stack: Stack, ws_name: str, name: str = "worker") -> None:
     """Start a worker whose pages point their sockets at the WebSocket server ``ws_name``."""
     stack.start_worker(name, env={"CHANNELS_WS_URL": stack.ws_url("/", ws_name)})
 
 
 @pytest.fixture(scope="module")
-def runserver_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runserver]:
-    site = Runserver(tmp_path_factory.mktemp("runserver"))
-    try:
-        yield site.start()
-    finally:
-        site.stop()
+def runserver_site(channels_runserver: Runserver) -> Runserver:
+    """The plugin's ``runserver`` for the module, with the staff user."""
+    create_admin(channels_runserver)
+    return channels_runserver
 
 
 @pytest.fixture(scope="module")
 def redis_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """gunicorn, one worker, and two WebSocket servers; pages point at ``ws-1``."""
-    stack = Stack(tmp_path_factory.mktemp("redis-stack"))
-    try:
+    with Stack(tmp_path_factory.mktemp("redis-stack")) as stack:
         stack.collect_static()
         stack.start_ws("ws-1")
         stack.start_ws("ws-2")
         start_worker_for(stack, "ws-1")
         stack.start_gunicorn()
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module", params=["runserver", "redis"])

@@ -24,15 +24,14 @@ from selenium.webdriver.common.keys import Keys
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from channels_core.testing import Runserver, wait_until
 from chat.models import MAX_LENGTH
 from chat.protocol import RATE_COUNT
 from tests.channels_core.interfaces.stack import Stack
-from tests.helpers import wait_until
 
 from .conftest import (
     PAGE_TIMEOUT,
     BrowserFactory,
-    Runserver,
     Site,
     log_into_admin,
     socket_state,

@@ -17,15 +17,14 @@ import requests
 from selenium.webdriver.common.by import By
 from websockets.sync.client import connect
 
+from channels_core.testing import Runserver, wait_past, wait_until
 from tests.channels_core.interfaces.stack import Stack
-from tests.helpers import wait_past, wait_until
 
 from .conftest import (
     PAGE_TIMEOUT,
     AdminSession,
     BrowserFactory,
     ReaderPage,
-    Runserver,
     Site,
     create_liveblog,
     create_posts,

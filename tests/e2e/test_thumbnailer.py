@@ -27,8 +27,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
 from channels_core.messages import format_size
+from channels_core.testing import ManagedProcess, wait_until
 from tests.channels_core.interfaces.stack import Stack
-from tests.helpers import ManagedProcess, manage, wait_until
 
 from .conftest import PAGE_TIMEOUT, BrowserFactory, ReaderPage, wait_for_socket_open
 from .held_thumbnails import HOLDING_KEY, release_key
@@ -57,18 +57,15 @@ class ThumbnailerStack(Stack):
         )
         self.client: redis.Redis = self.redis.client()
 
-    def _runworker(self, name: str, *args: str, env: dict[str, str] | None = None) -> ManagedProcess:
-        return self._start(name, manage("runworker", *args), "Worker listening on", env)
-
     def start_page_worker(self) -> ManagedProcess:
         """The worker that renders pages (and serves sockets and media), but never makes thumbnails."""
         env = {"CHANNELS_WS_URL": self.ws_url("/")}
-        return self._runworker("pages", "--threads", "4", "--exclude-channels", "thumbnailer.*", env=env)
+        return self.start_worker("pages", threads=4, env=env, args=["--exclude-channels", "thumbnailer.*"])
 
     def start_thumbnail_worker(self, name: str, held: bool = False) -> ManagedProcess:
         """A worker for ``thumbnailer.*`` only, one message at a time; ``held``: it waits for the test mid-work."""
         env = {"DJANGO_SETTINGS_MODULE": "tests.e2e.held_thumbnails"} if held else None
-        return self._runworker(name, "--threads", "1", "--only-channels", "thumbnailer.*", env=env)
+        return self.start_worker(name, threads=1, env=env, args=["--only-channels", "thumbnailer.*"])
 
     def queued(self) -> int:
         """Messages waiting on ``thumbnailer.create``, counted in Redis without receiving any."""

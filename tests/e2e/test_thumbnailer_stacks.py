@@ -9,9 +9,11 @@ from pathlib import Path
 import PIL.Image
 import pytest
 
+from channels_core.testing import Runserver
 from tests.channels_core.interfaces.stack import Stack
+from tests.helpers import TEST_PROJECT
 
-from .conftest import BrowserFactory, Runserver
+from .conftest import BrowserFactory
 from .test_thumbnailer import ImagePage
 
 pytestmark = pytest.mark.slow
@@ -47,11 +49,8 @@ def redis_site(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def runserver_site(tmp_path: Path) -> Iterator[Runserver]:
-    site = Runserver(tmp_path)
-    try:
+    with Runserver(TEST_PROJECT, tmp_path) as site:
         yield site.start()
-    finally:
-        site.stop()
 
 
 def test_a_fifteen_mebibyte_jpeg_goes_through_the_whole_path(

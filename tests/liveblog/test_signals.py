@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 
 from channels_core.backends import backends
+from channels_core.testing import free_port
 from liveblog.models import Post
-from tests.helpers import free_port
 
 READER = "!django.websocket.send.srv1.reader"
 INBOX = "!django.websocket.send.srv1"

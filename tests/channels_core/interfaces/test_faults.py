@@ -13,7 +13,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.helpers import wait_until
+from channels_core.testing import wait_until
 
 from .stack import Stack
 

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.helpers import wait_until
+from channels_core.testing import wait_until
 from tests.testapp.views import pattern_bytes
 
 from .stack import ADMIN_PASSWORD, Stack
