@@ -63,7 +63,8 @@ class Worker:
             logger.warning("no channels to listen on: no consumers matched")
             self.stopping.wait()
             return
-        logger.info("listening on %s with %d thread(s)", ", ".join(self.channels), self.threads)
+        # runworker and runserver print their own start-up line; this one is for debugging.
+        logger.debug("listening on %s with %d thread(s)", ", ".join(self.channels), self.threads)
         helpers = [
             threading.Thread(target=self.serve, name=f"channels-worker-{i}", daemon=True)
             for i in range(1, self.threads)

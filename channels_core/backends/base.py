@@ -10,8 +10,8 @@ the entries waiting in a queue.
 :class:`BaseBackend` does what every backend shares (names, encoding,
 capacity look-up, logging, expanding entries) and leaves storage to a few
 small methods: :meth:`~BaseBackend._push`, :meth:`~BaseBackend._pop` and the
-group-membership methods; :meth:`~BaseBackend._group_send` may be overridden
-to batch.
+group-membership methods; :meth:`~BaseBackend._push_many` and
+:meth:`~BaseBackend._group_send` may be overridden to batch.
 
 Backends are synchronous and thread-safe: a worker calls them from several
 threads, and the asyncio WebSocket server calls them from a thread pool (one
@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import defaults
-from ..exceptions import ChannelFull, InvalidChannelName
+from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 
@@ -93,13 +93,46 @@ class BaseBackend:
             ChannelFull: the channel's queue holds its capacity of messages already.
             BackendUnavailable: the backend's server cannot be reached.
         """
+        push = self._prepare(channel, message)
+        if not self._push(push.queue, [channel], push.payload, push.capacity):
+            raise push.full(channel)
+
+    def send_many(self, messages: Sequence[tuple[str, Message]]) -> list[ChannelsError | None]:
+        """Send several messages, each as :meth:`send` would, in as few round trips as the backend can.
+
+        For a producer that has many messages at once, such as an interface
+        server with many clients: the Redis backend sends them all in one
+        round trip per shard. Messages to one channel keep their order.
+
+        Returns:
+            An outcome for each message, in the same order, which is ``None``
+            when it was sent, or the error :meth:`send` would have raised
+            (nothing is raised). A message whose outcome is :exc:`BackendUnavailable` may
+            or may not have been stored; like every failed send, it is never
+            retried.
+        """
+        outcomes: list[ChannelsError | None] = [None] * len(messages)
+        prepared: list[tuple[int, str, _Push]] = []
+        for index, (channel, message) in enumerate(messages):
+            try:
+                prepared.append((index, channel, self._prepare(channel, message)))
+            except ChannelsError as error:
+                outcomes[index] = error
+        pushes = [(push.queue, [channel], push.payload, push.capacity) for _, channel, push in prepared]
+        results = self._push_many(pushes)
+        for (index, channel, push), result in zip(prepared, results, strict=True):
+            if result is False:
+                outcomes[index] = push.full(channel)
+            elif isinstance(result, ChannelsError):
+                outcomes[index] = result
+        return outcomes
+
+    def _prepare(self, channel: str, message: Message) -> _Push:
+        """Validate and encode one message, and find the queue it goes to."""
         validate_channel_name(channel)
         payload = encode_message(channel, message)
         queue = inbox_of(channel)
-        capacity = self.capacity_for(queue)
-        if not self._push(queue, [channel], payload, capacity):
-            shared = f", shared with the other channels of inbox {queue!r}" if queue != channel else ""
-            raise ChannelFull(f"channel {channel!r} is full (capacity {capacity}{shared})")
+        return _Push(queue, payload, self.capacity_for(queue))
 
     def receive(self, channels: Sequence[str], timeout: float | None = 0) -> tuple[str, Message] | None:
         """Take the oldest unexpired message from the first of ``channels`` that has one.
@@ -195,6 +228,23 @@ class BaseBackend:
         """Append an entry to ``queue`` unless it holds ``capacity`` entries; ``False`` if full."""
         raise NotImplementedError
 
+    def _push_many(self, pushes: Sequence[tuple[str, Sequence[str], bytes, int]]) -> list[bool | ChannelsError]:
+        """:meth:`_push` for each ``(queue, channels, payload, capacity)``; backends override it to batch.
+
+        Once the backend is unavailable, the pushes not yet tried get the same
+        error (they were not stored).
+        """
+        results: list[bool | ChannelsError] = []
+        for queue, channels, payload, capacity in pushes:
+            if results and isinstance(results[-1], BackendUnavailable):
+                results.append(results[-1])
+                continue
+            try:
+                results.append(self._push(queue, channels, payload, capacity))
+            except BackendUnavailable as error:
+                results.append(error)
+        return results
+
     def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
         """Take up to ``limit`` unexpired entries from ``queues``, oldest first within a queue.
 
@@ -237,6 +287,21 @@ class BaseBackend:
     def capacity_rules(self) -> list[tuple[str, int]]:
         """``CHANNEL_CAPACITY`` as (glob, capacity) pairs in look-up order (exact names first)."""
         return list(self._exact_capacity.items()) + list(self._glob_capacity)
+
+
+class _Push:
+    """One message ready for storage: its queue, its encoding, and that queue's capacity."""
+
+    __slots__ = ("capacity", "payload", "queue")
+
+    def __init__(self, queue: str, payload: bytes, capacity: int) -> None:
+        self.queue = queue
+        self.payload = payload
+        self.capacity = capacity
+
+    def full(self, channel: str) -> ChannelFull:
+        shared = f", shared with the other channels of inbox {self.queue!r}" if self.queue != channel else ""
+        return ChannelFull(f"channel {channel!r} is full (capacity {self.capacity}{shared})")
 
 
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:

@@ -16,16 +16,17 @@ import hashlib
 import itertools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
+from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection, parse_url
 from redis.retry import Retry
 
 from .. import defaults
-from ..exceptions import BackendUnavailable
+from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from . import redis_lua
 from .base import BaseBackend, Entry, GroupSendResult
@@ -38,7 +39,12 @@ __all__ = ["RedisBackend"]
 SHARD_POLL_SLICE = 0.05
 #: Seconds a thread's connection may sit unused before it is checked (one poll) for a server restart.
 IDLE_CHECK_AFTER = 1.0
-_SCRIPTS = ("SEND", "RECEIVE", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND")
+#: Seconds between two readings of a server's clock (for dropping expired entries).
+CLOCK_CHECK_EVERY = 30.0
+#: Most messages, and about the most bytes, stored by one script call of ``send_many``.
+SEND_BATCH_COUNT = 100
+SEND_BATCH_BYTES = 1024 * 1024
+_SCRIPTS = ("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND")
 
 
 class _Shard:
@@ -66,6 +72,8 @@ class _Shard:
         self._lock = threading.Lock()
         self.scripts = {name: getattr(redis_lua, name) for name in _SCRIPTS}
         self.shas = {name: _sha1(source) for name, source in self.scripts.items()}
+        self._clock_offset_ms = 0.0
+        self._clock_read_at = -CLOCK_CHECK_EVERY
 
     def _connection(self) -> AbstractConnection:
         local = self._local
@@ -85,21 +93,64 @@ class _Shard:
 
     def call(self, *args: Any) -> Any:
         """Send one command and read its reply; connection failures become :exc:`BackendUnavailable`."""
+        return self.call_many([args])[0]
+
+    def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send several commands in one write and read their replies (a pipeline: one round trip).
+
+        A single command's error reply is raised; with several, error replies
+        come back in the list, so every reply is read.
+        """
         connection = self._connection()
         try:
-            connection.send_command(*args)  # type: ignore[no-untyped-call]
-            return connection.read_response()
+            connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
+            if len(commands) == 1:
+                return [connection.read_response()]
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as error:
+                    replies.append(error)
+            return replies
         except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
             connection.disconnect()  # type: ignore[no-untyped-call]
+            self._clock_read_at = -CLOCK_CHECK_EVERY  # it may be another server when we are back
             raise BackendUnavailable(f"Redis at {self.url} is unavailable: {error}") from error
 
     def run(self, script: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run one of the backend's Lua scripts, loading it first if this server lacks it."""
+        return self.run_many(script, [(keys, args)])[0]
+
+    def run_many(self, script: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        """Run a script once per ``(keys, args)``, all in one round trip (two if the server lacks it)."""
+        commands = [("EVALSHA", self.shas[script], len(keys), *keys, *args) for keys, args in calls]
         try:
-            return self.call("EVALSHA", self.shas[script], len(keys), *keys, *args)
+            replies = self.call_many(commands)
         except redis.exceptions.NoScriptError:  # a new or restarted server: the script never ran
+            replies = [redis.exceptions.NoScriptError()]
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)]
+        if missing:  # a script that was not there did not run: running it now is safe
             self.call("SCRIPT", "LOAD", self.scripts[script])
-            return self.call("EVALSHA", self.shas[script], len(keys), *keys, *args)
+            for i, reply in zip(missing, self.call_many([commands[i] for i in missing]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        return replies
+
+    def server_ms(self) -> float:
+        """The server's clock now, in ms, as read by ``TIME`` every :data:`CLOCK_CHECK_EVERY` seconds.
+
+        Erring late by up to one round trip: an entry about to expire is
+        dropped a little early rather than delivered a little late.
+        """
+        now = time.monotonic()
+        if now - self._clock_read_at > CLOCK_CHECK_EVERY:
+            seconds, microseconds = self.call("TIME")
+            self._clock_offset_ms = int(seconds) * 1000 + int(microseconds) / 1000 - now * 1000
+            self._clock_read_at = now = time.monotonic()
+        return now * 1000 + self._clock_offset_ms
 
     def close(self) -> None:
         with self._lock:
@@ -110,7 +161,7 @@ class _Shard:
 
 
 class RedisBackend(BaseBackend):
-    """Channels and groups in Redis (6.2 or newer).
+    """Channels and groups in Redis (7.0 or newer).
 
     Extra ``CHANNEL_BACKENDS`` keys: ``HOSTS`` (Redis URLs; several shard),
     ``PREFIX`` (key prefix, default ``"channels:"``), ``SOCKET_TIMEOUT`` and
@@ -140,9 +191,34 @@ class RedisBackend(BaseBackend):
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
         (channel,) = channels  # group sends have their own script
-        return bool(
-            self._shard_for(queue).run("SEND", [self._queue_key(queue)], [channel, payload, capacity, self._expiry_ms])
-        )
+        args = [self._expiry_ms, channel, payload, capacity]
+        return bool(self._shard_for(queue).run("SEND", [self._queue_key(queue)], args)[0])
+
+    def _push_many(self, pushes: Sequence[tuple[str, Sequence[str], bytes, int]]) -> list[bool | ChannelsError]:
+        """One round trip per shard: each batch of messages is one call of the ``SEND`` script."""
+        by_shard: dict[int, list[int]] = {}
+        for index, (queue, _, _, _) in enumerate(pushes):
+            by_shard.setdefault(self.ring.shard_of(queue), []).append(index)
+        results: list[bool | ChannelsError] = [False] * len(pushes)
+        for shard_index, indexes in by_shard.items():
+            batches = list(_batches(indexes, [len(pushes[i][2]) for i in indexes]))
+            calls = []
+            for batch in batches:
+                args: list[Any] = [self._expiry_ms]
+                for i in batch:
+                    _, (channel,), payload, capacity = pushes[i]
+                    args += [channel, payload, capacity]
+                calls.append(([self._queue_key(pushes[i][0]) for i in batch], args))
+            try:
+                replies = self.shards[shard_index].run_many("SEND", calls)
+            except BackendUnavailable as error:
+                for i in indexes:
+                    results[i] = error
+                continue
+            for batch, stored in zip(batches, replies, strict=True):
+                for i, one in zip(batch, stored, strict=True):
+                    results[i] = bool(one)
+        return results
 
     def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
         by_shard: dict[int, list[str]] = {}
@@ -153,31 +229,58 @@ class RedisBackend(BaseBackend):
         turn = next(self._rotation) % len(listens)
         listens = listens[turn:] + listens[:turn]
         wait = SHARD_POLL_SLICE if len(listens) > 1 else listens[0][0].socket_timeout / 2
+        look_everywhere = len(listens) > 1 or timeout == 0
         deadline = time.monotonic() + timeout
         while True:
-            for shard, keys in listens:
-                entries = shard.run("RECEIVE", keys, [limit, f"{self.prefix}s:"])
-                if entries:
-                    return [_parse(entry) for entry in entries if entry is not None]
+            if look_everywhere:
+                for shard, keys in listens:
+                    if entries := self._take(shard, keys, limit, None):
+                        return entries
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
             shard, keys = listens[0]
             listens = listens[1:] + listens[:1]  # block on each shard in turn
             # The pop must end before the socket times out, or the client gives up first.
-            popped = shard.call("BLPOP", *keys, max(min(remaining, wait), 0.01))
-            if popped is not None:
-                # It was pushed while we waited (the queues were empty a moment
-                # ago), so it cannot have expired.
-                return [self._written_out(shard, popped[1])]
+            if entries := self._take(shard, keys, limit, max(min(remaining, wait), 0.01)):
+                return entries
 
-    def _written_out(self, shard: _Shard, entry: bytes) -> Entry:
-        """Parse an entry, fetching the members a group send's entry names (as RECEIVE does)."""
-        channels, payload = _parse(entry)
-        if channels[0].startswith("@"):
-            members = shard.call("GET", f"{self.prefix}s:{channels[0][1:]}")
-            channels = members.decode().split(",") if members else []
-        return channels, payload
+    def _take(self, shard: _Shard, keys: list[str], limit: int, wait: float | None) -> list[Entry]:
+        """Pop up to ``limit`` live entries from the first of ``keys`` holding any, waiting up to ``wait`` s."""
+        pop: tuple[Any, ...] = ("LMPOP", len(keys), *keys) if wait is None else ("BLMPOP", wait, len(keys), *keys)
+        while True:
+            try:
+                popped = shard.call(*pop, "LEFT", "COUNT", limit)
+            except redis.ResponseError as error:
+                raise ImproperlyConfigured(
+                    f"the Redis backend needs Redis 7.0 or newer (for BLMPOP); {shard.url} answered: {error}"
+                ) from error
+            if popped is None:
+                return []
+            entries, now = popped[1], shard.server_ms()
+            alive = []
+            for entry in entries:
+                deadline, channels, payload = entry.split(b"|", 2)
+                if int(deadline) > now:
+                    alive.append((channels.decode().split(","), payload))
+            if alive or len(entries) < limit:
+                return self._with_members(shard, alive)
+            pop = ("LMPOP", len(keys), *keys)  # all of them had expired: look again, without waiting
+
+    def _with_members(self, shard: _Shard, entries: list[Entry]) -> list[Entry]:
+        """Write out the members each group-send entry names (``@<snapshot id>``), with one ``MGET``."""
+        snapshots = sorted({channels[0][1:] for channels, _ in entries if channels[0].startswith("@")})
+        if not snapshots:
+            return entries
+        found = shard.call("MGET", *(f"{self.prefix}s:{snapshot}" for snapshot in snapshots))
+        members = {name: value.decode().split(",") for name, value in zip(snapshots, found, strict=True) if value}
+        written_out = []
+        for channels, payload in entries:
+            if channels[0].startswith("@"):
+                channels = members.get(channels[0][1:], [])  # a snapshot gone means its members are gone
+            if channels:
+                written_out.append((channels, payload))
+        return written_out
 
     # Groups: each shard keeps the members stored in its queues.
 
@@ -235,9 +338,18 @@ class RedisBackend(BaseBackend):
             shard.close()
 
 
-def _parse(entry: bytes) -> Entry:
-    _, channels, payload = entry.split(b"|", 2)
-    return channels.decode().split(","), payload
+def _batches(indexes: list[int], sizes: list[int]) -> Iterator[list[int]]:
+    """``indexes`` in runs of at most :data:`SEND_BATCH_COUNT` items and about :data:`SEND_BATCH_BYTES`."""
+    batch: list[int] = []
+    size = 0
+    for index, item_size in zip(indexes, sizes, strict=True):
+        if batch and (len(batch) == SEND_BATCH_COUNT or size + item_size > SEND_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(index)
+        size += item_size
+    if batch:
+        yield batch
 
 
 def _sha1(source: str) -> str:

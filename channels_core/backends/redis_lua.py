@@ -21,12 +21,14 @@ With several shards, each shard keeps the queues it holds and the group
 members stored in them, so ``Group.send`` is one script per shard. Deadlines
 use the Redis server's clock (``TIME``), so clients need not agree on the
 time. Every key gets a TTL of the expiry it serves, so nothing outlives it.
-Needs Redis 6.2 or newer (``LPOP`` with a count, ``ZADD GT``).
+Receiving needs no script: one ``BLMPOP`` waits and pops a batch (see
+:mod:`channels_core.backends.redis`). Needs Redis 7.0 or newer (``BLMPOP``,
+``ZADD GT``).
 """
 
 from __future__ import annotations
 
-__all__ = ["GROUP_ADD", "GROUP_CHANNELS", "GROUP_DISCARD", "GROUP_SEND", "RECEIVE", "SEND", "lua_pattern"]
+__all__ = ["GROUP_ADD", "GROUP_CHANNELS", "GROUP_DISCARD", "GROUP_SEND", "SEND", "lua_pattern"]
 
 _COMMON = """
 local function now_ms()
@@ -61,47 +63,19 @@ local function stamp(now, expiry)
 end
 """
 
-#: KEYS: queue. ARGV: channel, payload, capacity, expiry ms. Returns 1, or 0 when full.
+#: KEYS: one queue per message. ARGV: expiry ms, then for each message its
+#: channel, payload and capacity. Returns 1 (stored) or 0 (queue full) for each.
 SEND = (
     _COMMON
     + """
-local now, expiry = now_ms(), tonumber(ARGV[4])
-if push(KEYS[1], stamp(now, expiry) .. ARGV[1] .. '|' .. ARGV[2], tonumber(ARGV[3]), expiry, now) then
-  return 1
+local now, expiry = now_ms(), tonumber(ARGV[1])
+local prefix, stored = stamp(now, expiry), {}
+for i = 1, #KEYS do
+  local at = 2 + (i - 1) * 3
+  local entry = prefix .. ARGV[at] .. '|' .. ARGV[at + 1]
+  stored[i] = push(KEYS[i], entry, tonumber(ARGV[at + 2]), expiry, now) and 1 or 0
 end
-return 0
-"""
-)
-
-#: KEYS: queues. ARGV: limit, snapshot key prefix (``Ps:``). Returns up to
-#: ``limit`` live entries from the first queue that has any (expired ones are
-#: dropped on the way), with group snapshots written out.
-RECEIVE = (
-    _COMMON
-    + """
-local limit, now = tonumber(ARGV[1]), now_ms()
-
-local function written_out(entry)
-  local bar = string.find(entry, '|', 1, true)
-  if string.sub(entry, bar + 1, bar + 1) ~= '@' then return entry end
-  local second = string.find(entry, '|', bar + 1, true)
-  local members = redis.call('GET', ARGV[2] .. string.sub(entry, bar + 2, second - 1))
-  if not members then return nil end
-  return string.sub(entry, 1, bar) .. members .. string.sub(entry, second)
-end
-
-local found = {}
-for k = 1, #KEYS do
-  while #found < limit do
-    local entries = redis.call('LPOP', KEYS[k], limit - #found)
-    if not entries then break end
-    for _, entry in ipairs(entries) do
-      if deadline_of(entry) > now then table.insert(found, written_out(entry)) end
-    end
-  end
-  if #found > 0 then return found end
-end
-return found
+return stored
 """
 )
 

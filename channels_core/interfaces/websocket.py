@@ -14,6 +14,13 @@ Every socket's response channel lives in this server's inbox, so one thread
 reads replies for all sockets with one blocking receive, and hands each to
 the socket's bounded send buffer. A socket whose buffer overflows (its client
 stopped reading) is closed, so it never holds up the others.
+
+The other way, one thread sends what the sockets emit: whatever piled up
+while its last round trip was under way goes in the next, with
+:meth:`~channels_core.backends.base.BaseBackend.send_many`. Each socket waits
+for its message to be stored before it reads its next frame, so a socket's
+messages stay in order and a slow backend slows the clients down instead of
+filling this server's memory.
 """
 
 from __future__ import annotations
@@ -21,9 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -51,6 +58,60 @@ INTERNAL_ERROR = 1011  # the connect message could not be sent
 TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
 
 
+class _Outbox:
+    """Messages for the backend, sent in batches by one thread; each send's outcome comes back as a future."""
+
+    def __init__(self, backend: BaseBackend, loop: asyncio.AbstractEventLoop) -> None:
+        self.backend = backend
+        self.loop = loop
+        self._pending: queue.SimpleQueue[tuple[str, Message, asyncio.Future[None]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="channels-ws-outbox", daemon=True)
+        self._thread.start()
+
+    def send(self, channel: str, message: Message) -> asyncio.Future[None]:
+        """Queue ``message`` (from the event loop); the future fails with the error the send met, if any."""
+        sent = self.loop.create_future()
+        self._pending.put((channel, message, sent))
+        return sent
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread (blocks: call it from a thread of the executor)."""
+        self._pending.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        closing = False
+        while not closing:
+            item = self._pending.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                try:
+                    item = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+            closing = item is None
+            if batch:
+                try:
+                    outcomes: list[BaseException | None] = list(
+                        self.backend.send_many([(channel, message) for channel, message, _ in batch])
+                    )
+                except Exception as error:  # a bug: fail these sends rather than leave them waiting forever
+                    logger.exception("sending %d message(s) failed", len(batch))
+                    outcomes = [error] * len(batch)
+                self.loop.call_soon_threadsafe(_settle, [sent for _, _, sent in batch], outcomes)
+
+
+def _settle(futures: list[asyncio.Future[None]], outcomes: list[BaseException | None]) -> None:
+    for sent, outcome in zip(futures, outcomes, strict=True):
+        if sent.cancelled():
+            continue
+        if outcome is None:
+            sent.set_result(None)
+        else:
+            sent.set_exception(outcome)
+
+
 @dataclass(eq=False)
 class _Socket:
     connection: ServerConnection
@@ -72,7 +133,6 @@ class WebSocketServer:
         allowed_origins: extra full origins accepted (``"https://example.com"``).
         keepalive: seconds between ``django.websocket.keepalive`` messages per socket.
         send_buffer: messages waiting for one client before its socket is closed.
-        send_threads: threads sending to the backend (the backend's API is synchronous).
     """
 
     def __init__(
@@ -83,7 +143,6 @@ class WebSocketServer:
         allowed_origins: list[str] | None = None,
         keepalive: float = defaults.KEEPALIVE,
         send_buffer: int = 256,
-        send_threads: int = 16,
     ) -> None:
         self.backend = backend
         self.allowed_hosts = allowed_hosts
@@ -92,13 +151,14 @@ class WebSocketServer:
         self.send_buffer = send_buffer
         self.inbox = new_channel_name("!django.websocket.send")
         self.sockets: dict[str, _Socket] = {}
-        self._executor = ThreadPoolExecutor(send_threads, thread_name_prefix="channels-ws-send")
+        self._outbox: _Outbox | None = None
         self._stopping = threading.Event()
         self._closing: set[asyncio.Task[None]] = set()
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
         loop = asyncio.get_running_loop()
+        self._outbox = outbox = _Outbox(self.backend, loop)
         reader = threading.Thread(target=self._read_inbox, args=(loop,), name="channels-ws-inbox", daemon=True)
         reader.start()
         async with serve(
@@ -122,7 +182,7 @@ class WebSocketServer:
             await server.wait_closed()  # handlers have emitted their disconnects
         self._stopping.set()
         await loop.run_in_executor(None, reader.join)
-        self._executor.shutdown(wait=True)
+        await loop.run_in_executor(None, outbox.close)
 
     # The handshake.
 
@@ -195,7 +255,8 @@ class WebSocketServer:
             logger.error("could not emit the disconnect of %s: %s", socket.send_channel, error)
 
     async def _emit(self, channel: str, message: Message) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.backend.send, channel, message)
+        assert self._outbox is not None, "serve() starts the outbox"
+        await self._outbox.send(channel, message)
 
     # Replies: inbox → send buffers → sockets.
 
@@ -241,13 +302,14 @@ class WebSocketServer:
         """Tell consumers every ``keepalive`` seconds which sockets are still open (group membership)."""
         while True:
             await asyncio.sleep(self.keepalive)
-            for socket in list(self.sockets.values()):
-                try:
-                    await self._emit(
-                        "django.websocket.keepalive", {"send_channel": socket.send_channel, "path": socket.path}
-                    )
-                except ChannelsError as error:
-                    logger.warning("keepalive of %s not sent: %s", socket.send_channel, error)
+            sockets = list(self.sockets.values())
+            sends = [
+                self._emit("django.websocket.keepalive", {"send_channel": socket.send_channel, "path": socket.path})
+                for socket in sockets
+            ]
+            for socket, outcome in zip(sockets, await asyncio.gather(*sends, return_exceptions=True), strict=True):
+                if isinstance(outcome, Exception):
+                    logger.warning("keepalive of %s not sent: %s", socket.send_channel, outcome)
 
 
 def _close_code(socket: _Socket) -> int:

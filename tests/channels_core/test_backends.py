@@ -152,17 +152,60 @@ def test_workers_and_interface_servers_read_their_own_kind(backend: BaseBackend)
         backend.receive_inbox("normal.one")
 
 
+# Sending many at once.
+
+
+def test_send_many_stores_every_message_in_order(backend: BaseBackend) -> None:
+    sockets = [new_channel_name("!many.srv") for _ in range(3)]
+    big = "x" * (700 * 1024)  # two of these do not fit in one batch of the Redis backend
+    messages = [("bulk.many", {"n": n, "big": big if n in (7, 8) else ""}) for n in range(250)]
+    messages += [(sockets[n % 3], {"n": n}) for n in range(60)]
+    assert backend.send_many(messages) == [None] * 310
+    assert [(m["n"], len(m["big"])) for _, m in drain(backend, ["bulk.many"])] == [
+        (n, len(big) if n in (7, 8) else 0) for n in range(250)
+    ]
+    assert drain_inbox(backend, "!many.srv") == [(sockets[n % 3], {"n": n}) for n in range(60)]
+
+
+def test_send_many_answers_each_message_and_sends_the_good_ones(backend: BaseBackend) -> None:
+    outcomes = backend.send_many(
+        [
+            ("bad name!", {}),
+            ("fine.one", {"n": 1}),
+            ("fine.one", ["not", "a", "dict"]),  # type: ignore[list-item]
+            ("fine.one", {"text": "x" * MAX_MESSAGE_SIZE}),
+            ("tiny.one", {"n": 1}),
+            ("tiny.one", {"n": 2}),  # capacity 1
+            ("fine.one", {"n": 2}),
+        ]
+    )
+    assert [type(outcome) for outcome in outcomes] == [
+        InvalidChannelName,
+        type(None),
+        InvalidMessage,
+        MessageTooLarge,
+        type(None),
+        ChannelFull,
+        type(None),
+    ]
+    assert "'tiny.one' is full (capacity 1)" in str(outcomes[5])
+    assert drain(backend, ["fine.one"]) == [("fine.one", {"n": 1}), ("fine.one", {"n": 2})]
+    assert drain(backend, ["tiny.one"]) == [("tiny.one", {"n": 1})]
+
+
 # Expiry.
 
 
 def test_an_expired_message_is_never_delivered(make_backend: MakeBackend) -> None:
     backend = make_backend(EXPIRY=0.5)
+    socket = new_channel_name("!expiring.srv")
     backend.send("expiring.one", {"n": "old"})
-    backend.send(new_channel_name("!expiring.srv"), {"n": "old"})
+    backend.send(socket, {"n": "old"})
     wait_past(0.7)
     backend.send("expiring.one", {"n": "new"})
+    backend.send(socket, {"n": "new"})
     assert drain(backend, ["expiring.one"]) == [("expiring.one", {"n": "new"})]
-    assert drain_inbox(backend, "!expiring.srv") == []
+    assert drain_inbox(backend, "!expiring.srv") == [(socket, {"n": "new"})]
 
 
 def test_expired_messages_free_capacity(make_backend: MakeBackend) -> None:
