@@ -1,4 +1,4 @@
-"""System checks: settings that would quietly break group membership."""
+"""System checks: settings that would quietly break group membership or HTTP timeouts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from django.core.checks import CheckMessage, Warning, register
 
 from . import defaults
 from .backends import BackendHandler
+from .backends.base import ByQueue
+from .interfaces.wsgi import REQUEST_CHANNEL
 
-__all__ = ["check_keepalive_within_group_expiry"]
+__all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_the_http_timeout"]
 
 
 @register()
@@ -28,6 +30,28 @@ def check_keepalive_within_group_expiry(app_configs: Any = None, **kwargs: Any) 
                     "of their groups between two keepalives.",
                     hint="Make the keepalive interval well under the group expiry (e.g. a quarter of it).",
                     id="channels_core.W001",
+                )
+            )
+    return problems
+
+
+@register()
+def check_requests_expire_before_the_http_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when a request the WSGI adapter answered with 503 could still be run by a worker later."""
+    timeout = float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
+    problems: list[CheckMessage] = []
+    for alias, config in BackendHandler.configured().items():
+        rules = {name: float(value) for name, value in config.get("CHANNEL_EXPIRY", {}).items()}
+        expiry = ByQueue(float(config.get("EXPIRY", defaults.EXPIRY)), rules).look_up(REQUEST_CHANNEL)
+        if expiry >= timeout:
+            problems.append(
+                Warning(
+                    f"Messages on {REQUEST_CHANNEL} expire after {expiry:g} s in CHANNEL_BACKENDS[{alias!r}], "
+                    f"not before CHANNELS_HTTP_TIMEOUT ({timeout:g} s): if HTTP comes through the WSGI adapter, "
+                    "a worker could still run a request answered with 503 (a POST taking effect after its 503).",
+                    hint=f'Add "CHANNEL_EXPIRY": {{"{REQUEST_CHANNEL}": {timeout / 2:g}}} to the backend '
+                    "(half the timeout, leaving the other half for the view).",
+                    id="channels_core.W002",
                 )
             )
     return problems

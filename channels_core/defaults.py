@@ -8,6 +8,7 @@ __all__ = [
     "DEFAULT_ALIAS",
     "EXPIRY",
     "GROUP_EXPIRY",
+    "HTTP_TIMEOUT",
     "KEEPALIVE",
     "MAX_MESSAGE_SIZE",
     "MAX_NAME_LENGTH",
@@ -35,6 +36,8 @@ MAX_NAME_LENGTH = 200
 
 #: Seconds between ``django.websocket.keepalive`` messages for one socket.
 KEEPALIVE = 30
+#: Seconds the WSGI adapter waits for a worker's answer before it answers 503 (``CHANNELS_HTTP_TIMEOUT``).
+HTTP_TIMEOUT = 20.0
 
 #: Longest single wait of a worker for a message; it checks for shutdown between waits.
 RECEIVE_TIMEOUT = 1.0

@@ -121,6 +121,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
+# Interface servers (see channels_core/interfaces/).
+CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_HTTP_TIMEOUT", "20"))  # seconds before a 503
+CHANNELS_RETRY_AFTER = int(os.environ.get("CHANNELS_RETRY_AFTER", "5"))  # the 503's Retry-After
+CHANNELS_MAX_REQUEST_BODY = int(os.environ.get("CHANNELS_MAX_REQUEST_BODY", str(64 * 1024 * 1024)))
+CHANNELS_WS_KEEPALIVE = float(os.environ.get("CHANNELS_WS_KEEPALIVE", "30"))
+CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256"))  # messages per socket
+CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
+CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
+
 # The channel backend: in-memory unless the environment names a shared one.
 _redis_urls = env_list("REDIS_URL", "")
 _channels_backend = os.environ.get("CHANNELS_BACKEND", "redis" if _redis_urls else "memory")
@@ -138,6 +147,9 @@ CHANNEL_BACKENDS = {
         "EXPIRY": 60,
         # Seconds a group member lasts unless added again (sockets are, on every keepalive).
         "GROUP_EXPIRY": float(os.environ.get("CHANNELS_GROUP_EXPIRY", "120")),
+        # A request no worker has taken within half the adapter's timeout expires, so a
+        # request answered 503 never runs later (system check channels_core.W002).
+        "CHANNEL_EXPIRY": {"django.wsgi.request": CHANNELS_HTTP_TIMEOUT / 2},
         "CAPACITY": 100,
         # A response inbox serves every client of one interface server.
         "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},
@@ -149,15 +161,6 @@ THUMBNAILER_MAX_UPLOAD = int(os.environ.get("THUMBNAILER_MAX_UPLOAD", str(20 * 1
 THUMBNAILER_MAX_PIXELS = int(os.environ.get("THUMBNAILER_MAX_PIXELS", str(40_000_000)))
 # Uploaded files through Django itself: fine for development; nginx serves them in compose.
 SERVE_MEDIA = env_flag("SERVE_MEDIA", DEBUG)
-
-# Interface servers (see channels_core/interfaces/).
-CHANNELS_HTTP_TIMEOUT = float(os.environ.get("CHANNELS_HTTP_TIMEOUT", "20"))  # seconds before a 503
-CHANNELS_RETRY_AFTER = int(os.environ.get("CHANNELS_RETRY_AFTER", "5"))  # the 503's Retry-After
-CHANNELS_MAX_REQUEST_BODY = int(os.environ.get("CHANNELS_MAX_REQUEST_BODY", str(64 * 1024 * 1024)))
-CHANNELS_WS_KEEPALIVE = float(os.environ.get("CHANNELS_WS_KEEPALIVE", "30"))
-CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256"))  # messages per socket
-CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
-CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_flag("SECURE_COOKIES", True)

@@ -23,21 +23,22 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 
-__all__ = ["BaseBackend", "Entry", "GroupSendResult"]
+__all__ = ["BaseBackend", "ByQueue", "Entry", "GroupSendResult"]
 
 logger = logging.getLogger("channels_core.backends")
 
 #: What a queue holds: the channels an encoded message is for, and the message.
 Entry = tuple[Sequence[str], bytes]
+T = TypeVar("T")
 
 
 class GroupSendResult:
@@ -61,8 +62,9 @@ class BaseBackend:
     """Carries messages between producers and consumers.
 
     Args:
-        config: one entry of ``CHANNEL_BACKENDS``: ``EXPIRY``, ``GROUP_EXPIRY``,
-            ``CAPACITY``, ``CHANNEL_CAPACITY`` and backend-specific keys.
+        config: one entry of ``CHANNEL_BACKENDS``: ``EXPIRY``, ``CHANNEL_EXPIRY``,
+            ``GROUP_EXPIRY``, ``CAPACITY``, ``CHANNEL_CAPACITY`` and
+            backend-specific keys.
         alias: the entry's name, for log lines.
     """
 
@@ -74,11 +76,14 @@ class BaseBackend:
         self.expiry: float = float(config.get("EXPIRY", defaults.EXPIRY))
         self.group_expiry: float = float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
         self.capacity: int = int(config.get("CAPACITY", defaults.CAPACITY))
-        rules = dict(config.get("CHANNEL_CAPACITY", {}))
-        # Exact names win over globs; globs are tried in the order written.
-        self._exact_capacity = {n: int(c) for n, c in rules.items() if not _is_glob(n)}
-        self._glob_capacity = [(g, int(c)) for g, c in rules.items() if _is_glob(g)]
-        self.capacity_for = lru_cache(maxsize=4096)(self._capacity_for)
+        self._capacities = ByQueue(
+            self.capacity, {name: int(c) for name, c in config.get("CHANNEL_CAPACITY", {}).items()}
+        )
+        self._expiries = ByQueue(self.expiry, {name: float(e) for name, e in config.get("CHANNEL_EXPIRY", {}).items()})
+        #: The capacity of a queue (``CHANNEL_CAPACITY``, else ``CAPACITY``).
+        self.capacity_for = self._capacities.look_up
+        #: The expiry of a queue's messages in seconds (``CHANNEL_EXPIRY``, else ``EXPIRY``).
+        self.expiry_for = self._expiries.look_up
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
@@ -274,19 +279,15 @@ class BaseBackend:
 
     # Helpers.
 
-    def _capacity_for(self, queue: str) -> int:
-        """The capacity of ``queue``: an exact ``CHANNEL_CAPACITY`` entry, a glob, or ``CAPACITY``."""
-        if queue in self._exact_capacity:
-            return self._exact_capacity[queue]
-        for pattern, capacity in self._glob_capacity:
-            if fnmatch.fnmatchcase(queue, pattern):
-                return capacity
-        return self.capacity
-
     @property
     def capacity_rules(self) -> list[tuple[str, int]]:
         """``CHANNEL_CAPACITY`` as (glob, capacity) pairs in look-up order (exact names first)."""
-        return list(self._exact_capacity.items()) + list(self._glob_capacity)
+        return self._capacities.rules
+
+    @property
+    def expiry_rules(self) -> list[tuple[str, float]]:
+        """``CHANNEL_EXPIRY`` as (glob, seconds) pairs in look-up order (exact names first)."""
+        return self._expiries.rules
 
 
 class _Push:
@@ -302,6 +303,34 @@ class _Push:
     def full(self, channel: str) -> ChannelFull:
         shared = f", shared with the other channels of inbox {self.queue!r}" if self.queue != channel else ""
         return ChannelFull(f"channel {channel!r} is full (capacity {self.capacity}{shared})")
+
+
+class ByQueue(Generic[T]):
+    """A setting per queue: an exact name, else the first glob that matches (in the order written), else the default.
+
+    Args:
+        default: the value for queues no rule names.
+        rules: queue names or :mod:`fnmatch` globs, and their values.
+    """
+
+    def __init__(self, default: T, rules: Mapping[str, T]) -> None:
+        self.default: T = default
+        self._exact: dict[str, T] = {name: value for name, value in rules.items() if not _is_glob(name)}
+        self._globs: list[tuple[str, T]] = [(glob, value) for glob, value in rules.items() if _is_glob(glob)]
+        self.look_up: Callable[[str], T] = lru_cache(maxsize=4096)(self._look_up)
+
+    def _look_up(self, queue: str) -> T:
+        if queue in self._exact:
+            return self._exact[queue]
+        for pattern, value in self._globs:
+            if fnmatch.fnmatchcase(queue, pattern):
+                return value
+        return self.default
+
+    @property
+    def rules(self) -> list[tuple[str, T]]:
+        """Every rule in look-up order (exact names first); an exact name is a glob matching only itself."""
+        return list(self._exact.items()) + list(self._globs)
 
 
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:

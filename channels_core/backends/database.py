@@ -109,7 +109,16 @@ class DatabaseBackend(BaseBackend):
             self._lock_queue(queue)
             cursor.execute(
                 _PUSH.format(table=connection.ops.quote_name(QueuedMessage._meta.db_table)),
-                [queue, SEPARATOR.join(channels), payload.decode(), now + self.expiry, queue, now, capacity, capacity],
+                [
+                    queue,
+                    SEPARATOR.join(channels),
+                    payload.decode(),
+                    now + self.expiry_for(queue),
+                    queue,
+                    now,
+                    capacity,
+                    capacity,
+                ],
             )
             return bool(cursor.rowcount == 1)
 

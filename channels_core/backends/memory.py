@@ -45,7 +45,7 @@ class InMemoryBackend(BaseBackend):
             entries = self._trimmed(queue, now)
             if len(entries) >= capacity:
                 return False
-            entries.append((now + self.expiry, tuple(channels), payload))
+            entries.append((now + self.expiry_for(queue), tuple(channels), payload))
             self._queues[queue] = entries
             self._arrived.notify_all()
             return True

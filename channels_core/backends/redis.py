@@ -93,19 +93,21 @@ class _Shard:
 
     def call(self, *args: Any) -> Any:
         """Send one command and read its reply; connection failures become :exc:`BackendUnavailable`."""
-        return self.call_many([args])[0]
+        connection = self._connection()
+        try:
+            connection.send_command(*args)  # type: ignore[no-untyped-call]
+            return connection.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            raise self._lost(connection, error) from error
 
     def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send several commands in one write and read their replies (a pipeline: one round trip).
+        """Send several commands in one write and read every reply (a pipeline: one round trip).
 
-        A single command's error reply is raised; with several, error replies
-        come back in the list, so every reply is read.
+        Error replies come back in the list, as :exc:`redis.ResponseError`.
         """
         connection = self._connection()
         try:
             connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
-            if len(commands) == 1:
-                return [connection.read_response()]
             replies: list[Any] = []
             for _ in commands:
                 try:
@@ -114,21 +116,25 @@ class _Shard:
                     replies.append(error)
             return replies
         except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-            connection.disconnect()  # type: ignore[no-untyped-call]
-            self._clock_read_at = -CLOCK_CHECK_EVERY  # it may be another server when we are back
-            raise BackendUnavailable(f"Redis at {self.url} is unavailable: {error}") from error
+            raise self._lost(connection, error) from error
+
+    def _lost(self, connection: AbstractConnection, error: Exception) -> BackendUnavailable:
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        self._clock_read_at = -CLOCK_CHECK_EVERY  # it may be another server when we are back
+        return BackendUnavailable(f"Redis at {self.url} is unavailable: {error}")
 
     def run(self, script: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run one of the backend's Lua scripts, loading it first if this server lacks it."""
-        return self.run_many(script, [(keys, args)])[0]
+        try:
+            return self.call("EVALSHA", self.shas[script], len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # a new or restarted server: the script never ran
+            self.call("SCRIPT", "LOAD", self.scripts[script])
+            return self.call("EVALSHA", self.shas[script], len(keys), *keys, *args)
 
     def run_many(self, script: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
         """Run a script once per ``(keys, args)``, all in one round trip (two if the server lacks it)."""
         commands = [("EVALSHA", self.shas[script], len(keys), *keys, *args) for keys, args in calls]
-        try:
-            replies = self.call_many(commands)
-        except redis.exceptions.NoScriptError:  # a new or restarted server: the script never ran
-            replies = [redis.exceptions.NoScriptError()]
+        replies = self.call_many(commands)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)]
         if missing:  # a script that was not there did not run: running it now is safe
             self.call("SCRIPT", "LOAD", self.scripts[script])
@@ -174,11 +180,13 @@ class RedisBackend(BaseBackend):
         self.prefix: str = config.get("PREFIX", "channels:")
         self.shards = [_Shard(url, config) for url in hosts]
         self.ring = HashRing(hosts)
-        self._expiry_ms = int(self.expiry * 1000)
         self._group_expiry_ms = int(self.group_expiry * 1000)
-        self._capacity_args: list[Any] = [self.capacity]
+        # GROUP_SEND looks up each queue's capacity and expiry in Lua, with these rules.
+        self._rule_args: list[Any] = [self.capacity, _ms(self.expiry), len(self.capacity_rules)]
         for glob, capacity in self.capacity_rules:
-            self._capacity_args += [redis_lua.lua_pattern(glob), capacity]
+            self._rule_args += [redis_lua.lua_pattern(glob), capacity]
+        for glob, expiry in self.expiry_rules:
+            self._rule_args += [redis_lua.lua_pattern(glob), _ms(expiry)]
         self._rotation = itertools.count()
 
     def _queue_key(self, queue: str) -> str:
@@ -191,7 +199,7 @@ class RedisBackend(BaseBackend):
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
         (channel,) = channels  # group sends have their own script
-        args = [self._expiry_ms, channel, payload, capacity]
+        args = [channel, payload, capacity, _ms(self.expiry_for(queue))]
         return bool(self._shard_for(queue).run("SEND", [self._queue_key(queue)], args)[0])
 
     def _push_many(self, pushes: Sequence[tuple[str, Sequence[str], bytes, int]]) -> list[bool | ChannelsError]:
@@ -204,10 +212,10 @@ class RedisBackend(BaseBackend):
             batches = list(_batches(indexes, [len(pushes[i][2]) for i in indexes]))
             calls = []
             for batch in batches:
-                args: list[Any] = [self._expiry_ms]
+                args: list[Any] = []
                 for i in batch:
-                    _, (channel,), payload, capacity = pushes[i]
-                    args += [channel, payload, capacity]
+                    queue, (channel,), payload, capacity = pushes[i]
+                    args += [channel, payload, capacity, _ms(self.expiry_for(queue))]
                 calls.append(([self._queue_key(pushes[i][0]) for i in batch], args))
             try:
                 replies = self.shards[shard_index].run_many("SEND", calls)
@@ -315,8 +323,7 @@ class RedisBackend(BaseBackend):
             f"{self.prefix}s:",
             f"{self.prefix}q:",
             payload,
-            self._expiry_ms,
-            *self._capacity_args,
+            *self._rule_args,
         ]
         for shard in self.shards:
             delivered, skipped = shard.run("GROUP_SEND", [f"{self.prefix}g:{group}"], args)
@@ -350,6 +357,10 @@ def _batches(indexes: list[int], sizes: list[int]) -> Iterator[list[int]]:
         size += item_size
     if batch:
         yield batch
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def _sha1(source: str) -> str:

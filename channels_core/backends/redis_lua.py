@@ -63,16 +63,16 @@ local function stamp(now, expiry)
 end
 """
 
-#: KEYS: one queue per message. ARGV: expiry ms, then for each message its
-#: channel, payload and capacity. Returns 1 (stored) or 0 (queue full) for each.
+#: KEYS: one queue per message. ARGV: for each message its channel, payload,
+#: capacity and expiry ms. Returns 1 (stored) or 0 (queue full) for each.
 SEND = (
     _COMMON
     + """
-local now, expiry = now_ms(), tonumber(ARGV[1])
-local prefix, stored = stamp(now, expiry), {}
+local now, stored = now_ms(), {}
 for i = 1, #KEYS do
-  local at = 2 + (i - 1) * 3
-  local entry = prefix .. ARGV[at] .. '|' .. ARGV[at + 1]
+  local at = 1 + (i - 1) * 4
+  local expiry = tonumber(ARGV[at + 3])
+  local entry = stamp(now, expiry) .. ARGV[at] .. '|' .. ARGV[at + 1]
   stored[i] = push(KEYS[i], entry, tonumber(ARGV[at + 2]), expiry, now) and 1 or 0
 end
 return stored
@@ -133,25 +133,28 @@ return found
 )
 
 #: KEYS: group. ARGV: members key prefix, current snapshot key prefix, snapshot
-#: key prefix, queue key prefix, payload, expiry ms, default capacity, then (Lua
-#: pattern, capacity) pairs in look-up order. Returns {delivered, skipped}. Each
-#: queue gets one entry naming the snapshot of its members.
+#: key prefix, queue key prefix, payload, default capacity, default expiry ms,
+#: the number of capacity rules, then the capacity rules and the expiry rules
+#: as (Lua pattern, value) pairs in look-up order. Returns {delivered, skipped}.
+#: Each queue gets one entry naming the snapshot of its members.
 GROUP_SEND = (
     _COMMON
     + _MEMBERS
     + """
-local payload, expiry = ARGV[5], tonumber(ARGV[6])
+local payload = ARGV[5]
+local expiry_rules = 9 + 2 * tonumber(ARGV[8])
 
-local function capacity_of(queue)
-  for i = 8, #ARGV, 2 do
+-- A queue's capacity or expiry: the value of the first rule in ARGV[first..last) that matches, or the default.
+local function setting_of(queue, first, last, default)
+  for i = first, last - 1, 2 do
     if string.find(queue, ARGV[i]) then return tonumber(ARGV[i + 1]) end
   end
-  return tonumber(ARGV[7])
+  return tonumber(default)
 end
 
 -- The id of the snapshot of a queue's members, made if missing; it is kept
 -- for at least `expiry` ms, as long as the entry about to name it.
-local function snapshot_id(members_key, current_key)
+local function snapshot_id(members_key, current_key, expiry)
   local id = redis.call('GET', current_key)
   if id and redis.call('PEXPIRE', ARGV[3] .. id, expiry) == 1 then return id end
   local members = table.concat(redis.call('ZRANGE', members_key, 0, -1), ',')
@@ -162,14 +165,15 @@ local function snapshot_id(members_key, current_key)
 end
 
 local now = now_ms()
-local prefix = stamp(now, expiry)
 local delivered, skipped = 0, 0
 for _, queue in ipairs(group_queues(KEYS[1], now)) do
   local members_key, current_key = ARGV[1] .. queue, ARGV[2] .. queue
   local count = live_count(members_key, current_key, now)
   if count > 0 then
-    local entry = prefix .. '@' .. snapshot_id(members_key, current_key) .. '|' .. payload
-    if push(ARGV[4] .. queue, entry, capacity_of(queue), expiry, now) then
+    local capacity = setting_of(queue, 9, expiry_rules, ARGV[6])
+    local expiry = setting_of(queue, expiry_rules, #ARGV + 1, ARGV[7])
+    local entry = stamp(now, expiry) .. '@' .. snapshot_id(members_key, current_key, expiry) .. '|' .. payload
+    if push(ARGV[4] .. queue, entry, capacity, expiry, now) then
       delivered = delivered + count
     else
       skipped = skipped + count

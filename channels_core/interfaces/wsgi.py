@@ -85,7 +85,7 @@ class WsgiAdapter:
 
     @property
     def timeout(self) -> float:
-        return float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", 20))
+        return float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
 
     def dispatcher(self) -> _Dispatcher:
         """This process's dispatcher, started on first use (after a WSGI server forks its workers)."""

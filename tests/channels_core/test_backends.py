@@ -208,6 +208,23 @@ def test_an_expired_message_is_never_delivered(make_backend: MakeBackend) -> Non
     assert drain_inbox(backend, "!expiring.srv") == [(socket, {"n": "new"})]
 
 
+def test_channel_expiry_by_exact_name_and_glob(make_backend: MakeBackend) -> None:
+    backend = make_backend(EXPIRY=60, CHANNEL_EXPIRY={"brief.one": 0.5, "!brief.*": 0.5, "fleeting.*": 0.5})
+    member = new_channel_name("!brief.srv")
+    backend.group_add("briefly", member)
+    for channel in ("brief.one", "fleeting.two", "lasting.one", member):
+        backend.send(channel, {"from": channel})
+    backend.group_send("briefly", {"from": "the group"})
+    backend.send_many([("brief.one", {"from": "send_many"}), ("lasting.one", {"from": "send_many"})])
+    wait_past(0.7)
+    assert drain(backend, ["brief.one"]) == drain(backend, ["fleeting.two"]) == []
+    assert drain_inbox(backend, "!brief.srv") == []
+    assert drain(backend, ["lasting.one"]) == [
+        ("lasting.one", {"from": "lasting.one"}),
+        ("lasting.one", {"from": "send_many"}),
+    ]
+
+
 def test_expired_messages_free_capacity(make_backend: MakeBackend) -> None:
     backend = make_backend(EXPIRY=0.5)
     backend.send("tiny.one", {"n": 1})

@@ -48,12 +48,17 @@ def test_a_worker_killed_with_requests_in_flight_leaves_the_other_serving(stack:
     assert {r.text for r in following} == {f"served by {survivor.process.pid}"}
 
 
-def test_no_worker_means_503_with_retry_after(stack: Stack) -> None:
+def test_no_worker_means_503_with_retry_after_and_the_request_never_runs_later(stack: Stack) -> None:
     stack.start_gunicorn()
-    response = _get(stack.url("/"))
+    response = _get(stack.url("/tests/slow/?seconds=0"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert "no worker answered within 5 s" in response.text
+    # The request expired before the 503 (CHANNEL_EXPIRY is half the timeout): a worker
+    # starting now finds nothing older than the next request to run.
+    worker = stack.start_worker()
+    assert _get(stack.url("/tests/slow/?seconds=0")).status_code == 200
+    assert stack.records_lines() == [f"slow {worker.process.pid}"]
 
 
 def test_the_adapter_and_the_websocket_server_ride_out_a_redis_restart(stack: Stack) -> None:
