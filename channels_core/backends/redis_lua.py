@@ -165,14 +165,17 @@ local function snapshot_id(members_key, current_key, expiry)
 end
 
 local now = now_ms()
+local default_expiry = tonumber(ARGV[7])
+local default_stamp = stamp(now, default_expiry)
 local delivered, skipped = 0, 0
 for _, queue in ipairs(group_queues(KEYS[1], now)) do
   local members_key, current_key = ARGV[1] .. queue, ARGV[2] .. queue
   local count = live_count(members_key, current_key, now)
   if count > 0 then
     local capacity = setting_of(queue, 9, expiry_rules, ARGV[6])
-    local expiry = setting_of(queue, expiry_rules, #ARGV + 1, ARGV[7])
-    local entry = stamp(now, expiry) .. '@' .. snapshot_id(members_key, current_key, expiry) .. '|' .. payload
+    local expiry = setting_of(queue, expiry_rules, #ARGV + 1, default_expiry)
+    local prefix = expiry == default_expiry and default_stamp or stamp(now, expiry)
+    local entry = prefix .. '@' .. snapshot_id(members_key, current_key, expiry) .. '|' .. payload
     if push(ARGV[4] .. queue, entry, capacity, expiry, now) then
       delivered = delivered + count
     else
