@@ -310,7 +310,7 @@ class ByQueue(Generic[T]):
 
     Args:
         default: the value for queues no rule names.
-        rules: queue names or :mod:`fnmatch` globs, and their values.
+        rules: queue names or ``fnmatch`` globs, and their values.
     """
 
     def __init__(self, default: T, rules: Mapping[str, T]) -> None:
