@@ -260,6 +260,8 @@ class RedisBackend(BaseBackend):
             try:
                 popped = shard.call(*pop, "LEFT", "COUNT", limit)
             except redis.ResponseError as error:
+                if "unknown command" not in str(error).lower():
+                    raise
                 raise ImproperlyConfigured(
                     f"the Redis backend needs Redis 7.0 or newer (for BLMPOP); {shard.url} answered: {error}"
                 ) from error

@@ -175,11 +175,13 @@ class RedisServer:
         port: The port to listen on (default: a free one). :meth:`start` after
             :meth:`stop` listens on the same port: a restart, as clients see it.
         executable: The ``redis-server`` program.
+        options: More ``redis-server`` options, e.g. ``["--maxmemory", "10mb"]``.
     """
 
-    def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
+    def __init__(self, port: int | None = None, executable: str = "redis-server", options: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.executable = executable
+        self.options = list(options)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -190,7 +192,10 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start the server and wait until it answers ``PING``; return it."""
         self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                *(self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+                *self.options,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from django.core.exceptions import ImproperlyConfigured
 
 from channels_core.backends.redis import IDLE_CHECK_AFTER, RedisBackend
 from channels_core.exceptions import BackendUnavailable
@@ -188,3 +189,16 @@ def test_an_idle_connection_survives_a_restart_unnoticed(server: RedisServer) ->
     wait_past(IDLE_CHECK_AFTER)  # idle: long enough that the connection is checked before use
     backend.send("idle.one", {"n": 2})
     assert backend.receive(["idle.one"]) == ("idle.one", {"n": 2})
+
+
+def test_a_redis_without_blmpop_gets_a_clear_error() -> None:
+    """Receiving needs Redis 7.0; an older server (here: one with the command disabled) is named in the error."""
+    server = RedisServer(options=["--rename-command", "BLMPOP", "", "--rename-command", "LMPOP", ""]).start()
+    try:
+        backend = make([server])
+        backend.send("old.one", {"n": 1})  # sending needs only Lua
+        with pytest.raises(ImproperlyConfigured, match=f"needs Redis 7.0 or newer .* {server.url} answered"):
+            backend.receive(["old.one"], timeout=1)
+        backend.close()
+    finally:
+        server.stop()
