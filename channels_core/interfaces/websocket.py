@@ -58,13 +58,17 @@ INTERNAL_ERROR = 1011  # the connect message could not be sent
 TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
 
 
+#: A message for the backend, and the future that gets the outcome of its send.
+_Pending = tuple[str, Message, "asyncio.Future[None]"]
+
+
 class _Outbox:
     """Messages for the backend, sent in batches by one thread; each send's outcome comes back as a future."""
 
     def __init__(self, backend: BaseBackend, loop: asyncio.AbstractEventLoop) -> None:
         self.backend = backend
         self.loop = loop
-        self._pending: queue.SimpleQueue[tuple[str, Message, asyncio.Future[None]] | None] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()  # None: close
         self._thread = threading.Thread(target=self._run, name="channels-ws-outbox", daemon=True)
         self._thread.start()
 
@@ -80,26 +84,34 @@ class _Outbox:
         self._thread.join()
 
     def _run(self) -> None:
-        closing = False
-        while not closing:
-            item = self._pending.get()
-            batch = []
-            while item is not None:
-                batch.append(item)
-                try:
-                    item = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-            closing = item is None
+        while True:
+            batch, closing = self._take_queued()
             if batch:
-                try:
-                    outcomes: list[BaseException | None] = list(
-                        self.backend.send_many([(channel, message) for channel, message, _ in batch])
-                    )
-                except Exception as error:  # a bug: fail these sends rather than leave them waiting forever
-                    logger.exception("sending %d message(s) failed", len(batch))
-                    outcomes = [error] * len(batch)
-                self.loop.call_soon_threadsafe(_settle, [sent for _, _, sent in batch], outcomes)
+                self._send(batch)
+            if closing:
+                return
+
+    def _take_queued(self) -> tuple[list[_Pending], bool]:
+        """Wait for a message, then take every one queued behind it; and whether :meth:`close` was called."""
+        batch: list[_Pending] = []
+        item = self._pending.get()
+        while item is not None:
+            batch.append(item)
+            try:
+                item = self._pending.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _send(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes: list[BaseException | None] = list(
+                self.backend.send_many([(channel, message) for channel, message, _ in batch])
+            )
+        except Exception as error:  # a bug: fail these sends rather than leave them waiting forever
+            logger.exception("sending %d message(s) failed", len(batch))
+            outcomes = [error] * len(batch)
+        self.loop.call_soon_threadsafe(_settle, [sent for _, _, sent in batch], outcomes)
 
 
 def _settle(futures: list[asyncio.Future[None]], outcomes: list[BaseException | None]) -> None:
