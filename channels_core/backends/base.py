@@ -112,9 +112,9 @@ class BaseBackend:
         Returns:
             An outcome for each message, in the same order, which is ``None``
             when it was sent, or the error :meth:`send` would have raised
-            (nothing is raised). A message whose outcome is :exc:`BackendUnavailable` may
-            or may not have been stored; like every failed send, it is never
-            retried.
+            (nothing is raised). A message whose outcome is
+            :exc:`BackendUnavailable` may or may not have been stored; like
+            every failed send, it is never retried.
         """
         outcomes: list[ChannelsError | None] = [None] * len(messages)
         prepared: list[tuple[int, str, _Push]] = []
