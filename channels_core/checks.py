@@ -9,7 +9,7 @@ from django.core.checks import CheckMessage, Warning, register
 
 from . import defaults
 from .backends import BackendHandler
-from .backends.base import ByQueue
+from .backends.base import expiries_of
 from .interfaces.wsgi import REQUEST_CHANNEL
 
 __all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_the_http_timeout"]
@@ -41,8 +41,7 @@ def check_requests_expire_before_the_http_timeout(app_configs: Any = None, **kwa
     timeout = float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
     problems: list[CheckMessage] = []
     for alias, config in BackendHandler.configured().items():
-        rules = {name: float(value) for name, value in config.get("CHANNEL_EXPIRY", {}).items()}
-        expiry = ByQueue(float(config.get("EXPIRY", defaults.EXPIRY)), rules).look_up(REQUEST_CHANNEL)
+        expiry = expiries_of(config).look_up(REQUEST_CHANNEL)
         if expiry >= timeout:
             problems.append(
                 Warning(

@@ -32,7 +32,7 @@ from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, Invalid
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 
-__all__ = ["BaseBackend", "ByQueue", "Entry", "GroupSendResult"]
+__all__ = ["BaseBackend", "ByQueue", "Entry", "GroupSendResult", "capacities_of", "expiries_of", "group_by_queue"]
 
 logger = logging.getLogger("channels_core.backends")
 
@@ -73,13 +73,11 @@ class BaseBackend:
 
     def __init__(self, config: Mapping[str, Any], alias: str = defaults.DEFAULT_ALIAS) -> None:
         self.alias = alias
-        self.expiry: float = float(config.get("EXPIRY", defaults.EXPIRY))
+        self._expiries = expiries_of(config)
+        self.expiry: float = self._expiries.default
         self.group_expiry: float = float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
-        self.capacity: int = int(config.get("CAPACITY", defaults.CAPACITY))
-        self._capacities = ByQueue(
-            self.capacity, {name: int(c) for name, c in config.get("CHANNEL_CAPACITY", {}).items()}
-        )
-        self._expiries = ByQueue(self.expiry, {name: float(e) for name, e in config.get("CHANNEL_EXPIRY", {}).items()})
+        self._capacities = capacities_of(config)
+        self.capacity: int = self._capacities.default
         #: The capacity of a queue (``CHANNEL_CAPACITY``, else ``CAPACITY``).
         self.capacity_for = self._capacities.look_up
         #: The expiry of a queue's messages in seconds (``CHANNEL_EXPIRY``, else ``EXPIRY``).
@@ -331,6 +329,18 @@ class ByQueue(Generic[T]):
     def rules(self) -> list[tuple[str, T]]:
         """Every rule in look-up order (exact names first); an exact name is a glob matching only itself."""
         return list(self._exact.items()) + list(self._globs)
+
+
+def capacities_of(config: Mapping[str, Any]) -> ByQueue[int]:
+    """The capacity of each queue under one ``CHANNEL_BACKENDS`` entry (``CAPACITY``, ``CHANNEL_CAPACITY``)."""
+    rules = config.get("CHANNEL_CAPACITY", {})
+    return ByQueue(int(config.get("CAPACITY", defaults.CAPACITY)), {name: int(value) for name, value in rules.items()})
+
+
+def expiries_of(config: Mapping[str, Any]) -> ByQueue[float]:
+    """The expiry in seconds of each queue's messages under one entry (``EXPIRY``, ``CHANNEL_EXPIRY``)."""
+    rules = config.get("CHANNEL_EXPIRY", {})
+    return ByQueue(float(config.get("EXPIRY", defaults.EXPIRY)), {name: float(value) for name, value in rules.items()})
 
 
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
