@@ -1,9 +1,11 @@
 """The WSGI adapter: HTTP requests in, ``django.wsgi.request`` messages out, responses back.
 
 Run it under any WSGI server (``gunicorn config.wsgi``). Each request gets a
-response channel in this process's inbox; one dispatcher thread per process
-reads the inbox (one backend round trip for every request in flight) and
-hands each response message to the thread waiting for it.
+response channel in this process's inbox. The requests waiting for their
+responses take turns reading the inbox: one of them reads (one backend round
+trip for every request in flight), hands each message to the request it is
+for, and passes the turn on once its own has come. So a response mostly
+reaches its request without a hand-over between threads.
 
 Settings (all optional): ``CHANNELS_HTTP_TIMEOUT`` (seconds to wait for a
 worker's answer, default 20), ``CHANNELS_RETRY_AFTER`` (seconds for the
@@ -17,6 +19,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -47,31 +50,75 @@ class _Refused(Exception):
         self.status = status
 
 
+#: Longest a waiting request goes without checking that some request reads the inbox.
+HAND_OVER_WAIT = 0.05
+
+
 class _Dispatcher:
-    """Reads this process's response inbox and routes each message to its waiting request."""
+    """Routes this process's response messages to the requests waiting for them.
+
+    There is no reading thread. A waiting request that finds nobody reading
+    the inbox reads it itself, routes what comes to the others, and stops
+    once its own message has come; it then nudges another waiting request to
+    take over. A nudge can miss (its request just finished), so every waiting
+    request also checks for a missing reader every :data:`HAND_OVER_WAIT` seconds.
+    """
 
     def __init__(self, backend: BaseBackend) -> None:
         self.backend = backend
         self.inbox = new_channel_name("!django.wsgi.response")
-        self.waiting: dict[str, queue.SimpleQueue[Message]] = {}
-        self._thread = threading.Thread(target=self._run, name="channels-wsgi-responses", daemon=True)
-        self._thread.start()
+        #: Each waiting request's queue of messages; ``None`` in it is a nudge.
+        self.waiting: dict[str, queue.SimpleQueue[Message | None]] = {}
+        self._reading = threading.Lock()
+        self._backoff = Backoff(logger)
 
-    def _run(self) -> None:
-        backoff = Backoff(logger)
-        while True:
+    def next(self, send_channel: str, timeout: float) -> Message | None:
+        """The next message for ``send_channel``, or ``None`` when none came within ``timeout`` seconds."""
+        mine = self.waiting[send_channel]
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._reading.acquire(blocking=False):
+                try:
+                    return self._read_until_mine(mine, deadline)
+                finally:
+                    self._reading.release()
+                    self._nudge_another(send_channel)
             try:
-                batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
-            except BackendUnavailable as error:
-                backoff.failed(error)
+                message = mine.get(timeout=min(remaining, HAND_OVER_WAIT))
+            except queue.Empty:
                 continue
-            backoff.succeeded()
+            if message is not None:
+                return message
+        return None
+
+    def _read_until_mine(self, mine: queue.SimpleQueue[Message | None], deadline: float) -> Message | None:
+        """Read the inbox for everybody until a message for ``mine`` comes, or the deadline passes."""
+        while True:
+            while not mine.empty():
+                if (message := mine.get()) is not None:  # None: a nudge, and this request reads already
+                    return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                batch = self.backend.receive_inbox(self.inbox, timeout=min(remaining, defaults.RECEIVE_TIMEOUT))
+            except BackendUnavailable as error:
+                self._backoff.failed(error)
+                continue
+            self._backoff.succeeded()
             for channel, message in batch:
                 waiter = self.waiting.get(channel)
                 if waiter is None:
                     logger.debug("response for %s came after its request gave up; dropped", channel)
                 else:
                     waiter.put(message)
+
+    def _nudge_another(self, send_channel: str) -> None:
+        """Wake one other waiting request, so the inbox does not go unread while it waits."""
+        for channel, waiter in list(self.waiting.items()):
+            if channel != send_channel:
+                waiter.put(None)
+                return
 
 
 class WsgiAdapter:
@@ -98,11 +145,10 @@ class WsgiAdapter:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         dispatcher = self.dispatcher()
         send_channel = new_channel_name(dispatcher.inbox)
-        responses: queue.SimpleQueue[Message] = queue.SimpleQueue()
-        dispatcher.waiting[send_channel] = responses
+        dispatcher.waiting[send_channel] = queue.SimpleQueue()
         try:
             self._send_request(dispatcher.backend, environ, send_channel)
-            first = self._next(responses, "no worker answered")
+            first = self._next(dispatcher, send_channel, "no worker answered")
         except _Refused as refused:
             dispatcher.waiting.pop(send_channel, None)
             return self._refuse(environ, start_response, refused)
@@ -112,7 +158,7 @@ class WsgiAdapter:
         status = int(first["status"])
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
         start_response(f"{status} {phrase}", [(name, value) for name, value in first.get("headers", [])])
-        return self._content(dispatcher, send_channel, responses, first, environ)
+        return self._content(dispatcher, send_channel, first, environ)
 
     def _send_request(self, backend: BaseBackend, environ: dict[str, Any], send_channel: str) -> None:
         """Send the request message, then the rest of its body in chunks on a channel of its own."""
@@ -146,17 +192,16 @@ class WsgiAdapter:
         except InvalidMessage as error:  # e.g. headers too large for one message
             raise _Refused(400, str(error)) from error
 
-    def _next(self, responses: queue.SimpleQueue[Message], what: str) -> Message:
-        try:
-            return responses.get(timeout=self.timeout)
-        except queue.Empty:
-            raise _Refused(503, f"{what} within {self.timeout:g} s") from None
+    def _next(self, dispatcher: _Dispatcher, send_channel: str, what: str) -> Message:
+        message = dispatcher.next(send_channel, self.timeout)
+        if message is None:
+            raise _Refused(503, f"{what} within {self.timeout:g} s")
+        return message
 
     def _content(
         self,
         dispatcher: _Dispatcher,
         send_channel: str,
-        responses: queue.SimpleQueue[Message],
         message: Message,
         environ: dict[str, Any],
     ) -> Iterator[bytes]:
@@ -169,7 +214,7 @@ class WsgiAdapter:
                 if not message.get("more_content"):
                     return
                 try:
-                    message = self._next(responses, "the rest of the response did not come")
+                    message = self._next(dispatcher, send_channel, "the rest of the response did not come")
                 except _Refused as refused:
                     logger.error("%s %s: %s; response cut short", environ["REQUEST_METHOD"], _path(environ), refused)
                     return
