@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: sites as real processes, private Redis servers, PostgreSQL availability."""
+"""Fixtures shared by the whole suite: sites as real processes, private Redis servers, PostgreSQL availability,
+a fresh in-memory backend."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from channels_core.backends import BaseBackend, backends, get_backend
 from channels_core.testing import Project, RedisServer
 from tests.helpers import GUNICORN_CONFIG
 
@@ -60,3 +62,12 @@ def redis_shards() -> Iterator[list[RedisServer]]:
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def memory_backend(settings) -> Iterator[BaseBackend]:
+    """A fresh in-memory backend as the default, as under runserver."""
+    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend"}}
+    backends.reset()
+    yield get_backend()
+    backends.reset()

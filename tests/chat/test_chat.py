@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib import import_module
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from channels_core.backends import BaseBackend, backends, get_backend
+from channels_core.backends import BaseBackend
 from chat import consumers
 from chat.models import MAX_LENGTH, Message, Room
 from chat.protocol import RATE_COUNT
@@ -21,11 +20,8 @@ PATH = "/chat/lobby/stream/"
 
 
 @pytest.fixture
-def backend(settings) -> Iterator[BaseBackend]:
-    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend"}}
-    backends.reset()
-    yield get_backend()
-    backends.reset()
+def backend(memory_backend: BaseBackend) -> BaseBackend:
+    return memory_backend
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import PIL.Image
@@ -12,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from channels_core.backends import BaseBackend, backends, get_backend
+from channels_core.backends import BaseBackend
 from thumbnailer import thumbnails
 from thumbnailer.consumers import make_thumbnails
 from thumbnailer.models import Image
@@ -27,11 +26,8 @@ def media(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def backend(settings) -> Iterator[BaseBackend]:
-    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend"}}
-    backends.reset()
-    yield get_backend()
-    backends.reset()
+def backend(memory_backend: BaseBackend) -> BaseBackend:
+    return memory_backend
 
 
 def image_bytes(

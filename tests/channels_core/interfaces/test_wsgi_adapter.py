@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from channels_core.backends import BaseBackend, backends, get_backend
+from channels_core.backends import BaseBackend
 from channels_core.http import encode_body
 from channels_core.interfaces.wsgi import WsgiAdapter
 
@@ -23,12 +22,9 @@ REQUEST_CHANNEL = "django.wsgi.request"
 
 
 @pytest.fixture
-def backend(settings) -> Iterator[BaseBackend]:
-    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend"}}
+def backend(memory_backend: BaseBackend, settings) -> BaseBackend:
     settings.CHANNELS_HTTP_TIMEOUT = 5
-    backends.reset()
-    yield get_backend()
-    backends.reset()
+    return memory_backend
 
 
 def call(adapter: WsgiAdapter, path: str) -> tuple[str, bytes]:
