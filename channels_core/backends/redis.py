@@ -198,9 +198,13 @@ class RedisBackend(BaseBackend):
     # Messages.
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
-        (channel,) = channels  # group sends have their own script
-        args = [channel, payload, capacity, _ms(self.expiry_for(queue))]
+        args = self._send_args(queue, channels, payload, capacity)
         return bool(self._shard_for(queue).run("SEND", [self._queue_key(queue)], args)[0])
+
+    def _send_args(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> list[Any]:
+        """One message's arguments to the ``SEND`` script."""
+        (channel,) = channels  # group sends have their own script
+        return [channel, payload, capacity, _ms(self.expiry_for(queue))]
 
     def _push_many(self, pushes: Sequence[tuple[str, Sequence[str], bytes, int]]) -> list[bool | ChannelsError]:
         """One round trip per shard: each batch of messages is one call of the ``SEND`` script."""
@@ -212,10 +216,7 @@ class RedisBackend(BaseBackend):
             batches = list(_batches(indexes, [len(pushes[i][2]) for i in indexes]))
             calls = []
             for batch in batches:
-                args: list[Any] = []
-                for i in batch:
-                    queue, (channel,), payload, capacity = pushes[i]
-                    args += [channel, payload, capacity, _ms(self.expiry_for(queue))]
+                args = [arg for i in batch for arg in self._send_args(*pushes[i])]
                 calls.append(([self._queue_key(pushes[i][0]) for i in batch], args))
             try:
                 replies = self.shards[shard_index].run_many("SEND", calls)
