@@ -2,13 +2,14 @@
 #   make run    set everything up and run the site on http://127.0.0.1:8000/
 #   make test   set everything up and run every check and test
 # Both work on a fresh Debian/Ubuntu machine with Python 3.11+.
+#   make bench  the benchmarks against Django Channels 4 (bench/README.md); not a test
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck docs pytest system-packages clean
+.PHONY: run test bench lint typecheck docs pytest system-packages clean
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
@@ -16,6 +17,12 @@ run: $(STAMP)
 	$(BIN)/python manage.py runserver
 
 test: system-packages $(STAMP) lint typecheck docs pytest
+
+# Run nothing else meanwhile: the figures are only worth comparing on a quiet machine.
+bench: $(STAMP)
+	@BENCH=1 scripts/install-system-packages
+	$(BIN)/python bench/run.py --out bench/results/layer.json
+	$(BIN)/python bench/interfaces.py --out bench/results/stack.json
 
 system-packages:
 	@scripts/install-system-packages

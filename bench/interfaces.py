@@ -122,16 +122,21 @@ class Layout:
 
     runworkers: int  # ours: runworker processes
     worker_threads: int  # ours: --threads of each
+    worker_batch: int  # ours: --batch of each
     gunicorn_workers: int  # ours and plain: gunicorn --workers; daphne: processes sharing the HTTP socket
     gunicorn_threads: int  # ours and plain: gunicorn --threads (gthread)
+
+    def runworker_label(self, batch: int) -> str:
+        batches = f", batches of {batch}" if batch > 1 else ""
+        return f"{self.runworkers} runworker x {self.worker_threads} threads{batches}"
 
     def describe(self, ws_servers: list[int]) -> list[str]:
         servers = " or ".join(str(n) for n in ws_servers)
         return [
-            f"ours WS:     {servers} runwsserver + {self.runworkers} runworker x {self.worker_threads} threads",
+            f"ours WS:     {servers} runwsserver + {self.runworker_label(self.worker_batch)}",
             f"daphne WS:   {servers} daphne process(es), AsyncWebsocketConsumer, channels_redis layer",
             f"ours HTTP:   gunicorn gthread {self.gunicorn_workers} x {self.gunicorn_threads} threads (config.wsgi: "
-            f"WSGI adapter) + {self.runworkers} runworker x {self.worker_threads} threads",
+            f"WSGI adapter) + {self.runworker_label(1)}",
             f"daphne HTTP: {self.gunicorn_workers} daphne process(es) on one shared listening socket (--fd)",
             f"plain HTTP:  gunicorn gthread {self.gunicorn_workers} x {self.gunicorn_threads} threads, "
             "django.core.wsgi, no channels",
@@ -343,9 +348,11 @@ class Env:
         return subprocess.Popen(argv, cwd=REPO, preexec_fn=pinner(self.load_cpus), text=True, **kwargs)
 
 
-def start_runworkers(env: Env, procs: Processes) -> None:
+def start_runworkers(env: Env, procs: Processes, batch: int = 1) -> None:
+    """Ours' workers; only WebSocket stacks batch (HTTP requests in one batch would wait for each other)."""
     for _ in range(env.layout.runworkers):
         argv = [str(env.ours), "manage.py", "runworker", "--threads", str(env.layout.worker_threads)]
+        argv += ["--batch", str(batch)]
         procs.start("runworker", argv, env.ours_env())
 
 
@@ -356,7 +363,7 @@ def websocket_stack(env: Env, side: str, servers: int) -> Iterator[tuple[list[st
     try:
         ports = [free_port() for _ in range(servers)]
         if side == "ours":
-            start_runworkers(env, procs)
+            start_runworkers(env, procs, batch=env.layout.worker_batch)
             for port in ports:
                 argv = [str(env.ours), "manage.py", "runwsserver", "--port", str(port)]
                 procs.start("runwsserver", argv, env.ours_env())
@@ -850,6 +857,9 @@ def main() -> int:
     parser.add_argument("--runworkers", type=int, default=1, help="ours: runworker processes (default 1)")
     parser.add_argument("--worker-threads", type=int, default=4, help="ours: threads per runworker (default 4)")
     parser.add_argument(
+        "--worker-batch", type=int, default=8, help="ours: runworker --batch for the WebSocket stacks (default 8)"
+    )
+    parser.add_argument(
         "--gunicorn-workers", type=int, default=1, help="ours and plain: gunicorn processes; daphne: processes (1)"
     )
     parser.add_argument("--gunicorn-threads", type=int, default=16, help="ours and plain: gunicorn threads (16)")
@@ -858,7 +868,9 @@ def main() -> int:
     if args.rounds:
         profile.rounds = args.rounds
     only = set(args.only or ["echo", "bcast", "http"])
-    layout = Layout(args.runworkers, args.worker_threads, args.gunicorn_workers, args.gunicorn_threads)
+    layout = Layout(
+        args.runworkers, args.worker_threads, args.worker_batch, args.gunicorn_workers, args.gunicorn_threads
+    )
     if "http" in only and WRK is None:
         log("wrk is not installed (Debian: apt-get install wrk); it is the HTTP load generator")
         return 2

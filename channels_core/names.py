@@ -20,6 +20,7 @@ from .exceptions import InvalidChannelName
 
 __all__ = [
     "RESPONSE_PREFIX",
+    "WEBSOCKET_REPLY_PREFIX",
     "inbox_of",
     "is_response_channel",
     "new_channel_name",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 RESPONSE_PREFIX = "!"
+#: The WebSocket server's sockets have reply channels below ``<this>.<server>``.
+WEBSOCKET_REPLY_PREFIX = "!django.websocket.send"
 _ALLOWED = re.compile(r"[a-zA-Z0-9._-]+")
 _FORBIDDEN_CHARACTER = re.compile(r"[^a-zA-Z0-9._-]")
 

@@ -3,12 +3,20 @@
 It reads top to bottom like a request cycle: wait for a message, find its
 consumer, run it between Django's connection housekeeping, log what went
 wrong, go on. Several threads may run the same loop; each message reaches one
-of them. Shutdown is warm (each thread finishes the message in hand) when
+of them. Shutdown is warm (each thread finishes the messages in hand) when
 :meth:`Worker.stop` is called.
+
+With ``batch`` above 1, each thread takes up to that many messages at once and
+runs their consumers one after another, holding their replies to WebSocket
+clients until the batch is done
+(:meth:`~channels_core.backends.base.BaseBackend.holding_replies`): one
+round trip in, one out, for the whole batch. The price is written in
+``docs/topics/design.rst`` ("Batching workers").
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -40,6 +48,7 @@ class Worker:
         registry: which consumer runs for which message.
         channels: the channels to listen on (default: every channel with a consumer).
         threads: how many messages may be handled at once.
+        batch: how many messages a thread takes at once (see the module docstring).
     """
 
     def __init__(
@@ -48,11 +57,13 @@ class Worker:
         registry: Registry,
         channels: Sequence[str] | None = None,
         threads: int = 1,
+        batch: int = 1,
     ) -> None:
         self.backend = backend
         self.registry = registry
         self.channels = list(registry.channels if channels is None else channels)
         self.threads = threads
+        self.batch = batch
         self.stopping = threading.Event()
         self._unmatched_seen: set[tuple[str, str]] = set()
         self._seen_lock = threading.Lock()
@@ -64,7 +75,9 @@ class Worker:
             self.stopping.wait()
             return
         # runworker and runserver print their own start-up line; this one is for debugging.
-        logger.debug("listening on %s with %d thread(s)", ", ".join(self.channels), self.threads)
+        logger.debug(
+            "listening on %s with %d thread(s), batches of %d", ", ".join(self.channels), self.threads, self.batch
+        )
         helpers = [
             threading.Thread(target=self.serve, name=f"channels-worker-{i}", daemon=True)
             for i in range(1, self.threads)
@@ -85,13 +98,15 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 try:
-                    received = self.backend.receive(self.channels, timeout=defaults.RECEIVE_TIMEOUT)
+                    received = self.backend.receive_many(self.channels, defaults.RECEIVE_TIMEOUT, limit=self.batch)
                 except BackendUnavailable as error:
                     backoff.failed(error)
                     continue
                 backoff.succeeded()
-                if received is not None:
-                    self.handle(*received)
+                batching = self.batch > 1 and len(received) > 1
+                with self.backend.holding_replies() if batching else contextlib.nullcontext():
+                    for channel, message in received:
+                        self.handle(channel, message)
         finally:
             close_old_connections()
 

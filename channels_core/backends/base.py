@@ -21,16 +21,24 @@ while others send).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
-from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
+from ..names import (
+    WEBSOCKET_REPLY_PREFIX,
+    inbox_of,
+    is_response_channel,
+    validate_channel_name,
+    validate_group_name,
+)
 
 __all__ = ["BaseBackend", "ByQueue", "Entry", "GroupSendResult", "capacities_of", "expiries_of", "group_by_queue"]
 
@@ -82,6 +90,7 @@ class BaseBackend:
         self.capacity_for = self._capacities.look_up
         #: The expiry of a queue's messages in seconds (``CHANNEL_EXPIRY``, else ``EXPIRY``).
         self.expiry_for = self._expiries.look_up
+        self._holding = threading.local()  # see holding_replies()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
@@ -97,6 +106,12 @@ class BaseBackend:
             BackendUnavailable: the backend's server cannot be reached.
         """
         push = self._prepare(channel, message)
+        held = self._held_replies()
+        if held is not None:
+            if channel.startswith(WEBSOCKET_REPLY_PREFIX + "."):
+                held.append((channel, push))
+                return
+            self._store_held(held)  # what this thread sent before goes first
         if not self._push(push.queue, [channel], push.payload, push.capacity):
             raise push.full(channel)
 
@@ -114,6 +129,7 @@ class BaseBackend:
             :exc:`BackendUnavailable` may or may not have been stored; like
             every failed send, it is never retried.
         """
+        self._store_held(self._held_replies())
         outcomes: list[ChannelsError | None] = [None] * len(messages)
         prepared: list[tuple[int, str, _Push]] = []
         for index, (channel, message) in enumerate(messages):
@@ -121,14 +137,51 @@ class BaseBackend:
                 prepared.append((index, channel, self._prepare(channel, message)))
             except ChannelsError as error:
                 outcomes[index] = error
-        pushes = [(push.queue, [channel], push.payload, push.capacity) for _, channel, push in prepared]
-        results = self._push_many(pushes)
-        for (index, channel, push), result in zip(prepared, results, strict=True):
-            if result is False:
-                outcomes[index] = push.full(channel)
-            elif isinstance(result, ChannelsError):
-                outcomes[index] = result
+        stored = self._push_prepared([(channel, push) for _, channel, push in prepared])
+        for (index, _, _), outcome in zip(prepared, stored, strict=True):
+            outcomes[index] = outcome
         return outcomes
+
+    def _push_prepared(self, prepared: Sequence[tuple[str, _Push]]) -> list[ChannelsError | None]:
+        """Store prepared messages with :meth:`_push_many`; each outcome as in :meth:`send_many`."""
+        results = self._push_many([(push.queue, [channel], push.payload, push.capacity) for channel, push in prepared])
+        return [
+            push.full(channel) if result is False else result if isinstance(result, ChannelsError) else None
+            for (channel, push), result in zip(prepared, results, strict=True)
+        ]
+
+    @contextlib.contextmanager
+    def holding_replies(self) -> Iterator[None]:
+        """Hold this thread's replies to WebSocket clients, and store them together when the block ends.
+
+        ``runworker --batch`` runs each batch of consumers in such a block, so
+        their replies cost one round trip instead of one each. Bad input still
+        raises at :meth:`send`. A send to any other channel, a group send or
+        :meth:`send_many` first stores what is held, so this thread's messages
+        keep their order. A held reply that cannot be stored (its server's
+        inbox is full, the backend is down) is logged: the consumer that sent
+        it has returned.
+        """
+        held: list[tuple[str, _Push]] = []
+        self._holding.replies = held
+        try:
+            yield
+        finally:
+            self._holding.replies = None
+            self._store_held(held)
+
+    def _held_replies(self) -> list[tuple[str, _Push]] | None:
+        """The replies this thread holds, or ``None`` outside :meth:`holding_replies`."""
+        return getattr(self._holding, "replies", None)
+
+    def _store_held(self, held: list[tuple[str, _Push]] | None) -> None:
+        if not held:
+            return
+        outcomes = self._push_prepared(held)
+        for (channel, _), outcome in zip(held, outcomes, strict=True):
+            if outcome is not None:
+                logger.error("reply to %s not stored: %s", channel, outcome)
+        held.clear()
 
     def _prepare(self, channel: str, message: Message) -> _Push:
         """Validate and encode one message, and find the queue it goes to."""
@@ -150,6 +203,21 @@ class BaseBackend:
         Returns:
             ``(channel, message)``, or ``None`` when nothing came in time.
         """
+        received = self.receive_many(channels, timeout, limit=1)
+        return received[0] if received else None
+
+    def receive_many(
+        self, channels: Sequence[str], timeout: float | None = 0, limit: int = 1
+    ) -> list[tuple[str, Message]]:
+        """:meth:`receive` up to ``limit`` messages at once, in one backend round trip.
+
+        Each channel's messages come oldest first. Redis and the in-memory
+        backend take them all from the first of ``channels`` that has any; the
+        database backend takes the oldest across ``channels``.
+
+        Returns:
+            ``(channel, message)`` pairs; empty when nothing came in time.
+        """
         if not channels:
             raise ValueError("receive() needs at least one channel to listen on")
         for name in channels:
@@ -158,11 +226,10 @@ class BaseBackend:
                     f"cannot receive() on response channel {name!r}: an interface server "
                     "reads response channels through their inbox with receive_inbox()"
                 )
-        entries = self._pop(list(channels), _seconds(timeout), 1)
-        if not entries:
-            return None
-        channels_of_entry, payload = entries[0]
-        return channels_of_entry[0], decode_message(payload)
+        return [
+            (channels_of_entry[0], decode_message(payload))
+            for channels_of_entry, payload in self._pop(list(channels), _seconds(timeout), limit)
+        ]
 
     def receive_inbox(self, inbox: str, timeout: float | None = 0, limit: int = 100) -> list[tuple[str, Message]]:
         """Take what waits in a response inbox: every message for every channel below it.
@@ -208,6 +275,7 @@ class BaseBackend:
         """
         validate_group_name(group)
         payload = encode_message(f"group {group}", message)
+        self._store_held(self._held_replies())  # what this thread sent before goes first
         result = self._group_send(group, payload)
         if result.skipped:
             logger.warning(
@@ -252,7 +320,8 @@ class BaseBackend:
         """Take up to ``limit`` unexpired entries from ``queues``, oldest first within a queue.
 
         Waits up to ``timeout`` seconds for one; returns ``[]`` if none came.
-        Several queues are only asked for with ``limit=1`` (a worker's receive).
+        With several queues, the entries may all come from the first that has
+        any, or be the oldest across them; each queue's come in order.
         """
         raise NotImplementedError
 

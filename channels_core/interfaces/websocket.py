@@ -46,7 +46,7 @@ from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError
 from ..http import decode_body, encode_body
 from ..messages import Message
-from ..names import new_channel_name
+from ..names import WEBSOCKET_REPLY_PREFIX, new_channel_name
 
 __all__ = ["WebSocketServer"]
 
@@ -161,7 +161,7 @@ class WebSocketServer:
         self.allowed_origins = set(allowed_origins or [])
         self.keepalive = keepalive
         self.send_buffer = send_buffer
-        self.inbox = new_channel_name("!django.websocket.send")
+        self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
         self.sockets: dict[str, _Socket] = {}
         self._outbox: _Outbox | None = None
         self._stopping = threading.Event()

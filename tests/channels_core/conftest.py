@@ -19,7 +19,7 @@ BASE_CONFIG: dict[str, Any] = {
     "EXPIRY": 60,
     "GROUP_EXPIRY": 120,
     "CAPACITY": 100,
-    "CHANNEL_CAPACITY": {"bulk.*": 1000, "tiny.one": 1, "glob.*": 2, "!tiny.*": 1},
+    "CHANNEL_CAPACITY": {"bulk.*": 1000, "tiny.one": 1, "glob.*": 2, "!tiny.*": 1, "!django.websocket.send.tiny": 1},
 }
 
 _transactional = pytest.mark.django_db(transaction=True)

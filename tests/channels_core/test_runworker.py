@@ -143,8 +143,11 @@ def test_a_message_from_this_process_is_consumed_by_runworker(any_setup: WorkerS
     assert any_setup.backend.receive_inbox("!tests.replies", timeout=20) == [(reply_to, {"text": "ping"})]
 
 
-def test_kill_9_loses_at_most_the_message_in_hand(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:
-    first = redis_setup.start_worker()
+@pytest.mark.parametrize("batch", [1, 4], ids=["one at a time", "batches of 4"])
+def test_kill_9_loses_at_most_what_is_in_hand(
+    redis_setup: WorkerSetup, private_redis: RedisServer, batch: int
+) -> None:
+    first = redis_setup.start_worker("--batch", str(batch))
     total = 30
     for number in range(total):
         redis_setup.backend.send("tests.record", {"number": number, "work": 0.05})
@@ -153,10 +156,26 @@ def test_kill_9_loses_at_most_the_message_in_hand(redis_setup: WorkerSetup, priv
     redis_setup.start_worker()
     queue = private_redis.client()
     wait_until(lambda: queue.llen("channels:q:tests.record") == 0, what="the second worker to drain the channel")
-    wait_until(lambda: len(redis_setup.records.numbers("done")) >= total - 1, what="the rest to be done")
+    wait_until(lambda: len(redis_setup.records.numbers("done")) >= total - batch, what="the rest to be done")
     got, done = Counter(redis_setup.records.numbers("got")), set(redis_setup.records.numbers("done"))
     assert max(got.values()) == 1, f"delivered twice: {[n for n, c in got.items() if c > 1]}"
-    assert len(set(range(total)) - done) <= 1, "more than the message in hand was lost"
+    assert len(set(range(total)) - done) <= batch, "more than the messages in hand were lost"
+
+
+def test_a_batched_worker_replies_to_every_socket(redis_setup: WorkerSetup) -> None:
+    worker = redis_setup.start_worker("--batch", "8")
+    assert "1 thread(s), batches of 8)" in worker.output()
+    sockets = [new_channel_name("!django.websocket.send.batched") for _ in range(40)]
+    for n, socket in enumerate(sockets):
+        redis_setup.backend.send("tests.echo", {"reply_to": socket, "text": str(n)})
+    replies: list[tuple[str, dict]] = []
+
+    def every_socket_replied() -> bool:
+        replies.extend(redis_setup.backend.receive_inbox("!django.websocket.send.batched"))
+        return len(replies) >= len(sockets)
+
+    wait_until(every_socket_replied, what="a reply for every socket")
+    assert replies == [(socket, {"text": str(n)}) for n, socket in enumerate(sockets)]
 
 
 def test_the_worker_rides_out_a_redis_restart(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:
@@ -211,6 +230,12 @@ def test_only_and_exclude_channels(redis_setup: WorkerSetup) -> None:
     assert _listening_on(only) == ["tests.echo", "tests.record"]
     excluded = redis_setup.start_worker("--exclude-channels", "tests.rec*", "django.*", "thumbnailer.*")
     assert _listening_on(excluded) == ["tests.echo", "tests.fail"]
+
+
+def test_a_batch_below_one_is_an_error(private_redis: RedisServer) -> None:
+    result = run_manage("runworker", "--batch", "0", env={"REDIS_URL": private_redis.url})
+    assert result.returncode != 0
+    assert "--batch must be at least 1, not 0" in result.stderr
 
 
 def test_filters_that_leave_nothing_are_an_error(private_redis: RedisServer) -> None:

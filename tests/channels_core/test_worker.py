@@ -1,4 +1,4 @@
-"""The worker, in-process on the in-memory backend: dispatch, failures, unmatched messages, stop, threads."""
+"""The worker, in-process on the in-memory backend: dispatch, failures, unmatched messages, stop, threads, batches."""
 
 from __future__ import annotations
 
@@ -64,6 +64,19 @@ def gate(**kwargs):
     calls.append(("gate", threading.get_ident()))
 
 
+#: Where ``reply`` finds its backend (the test's, set by the ``backend`` fixture).
+replying_through: list[InMemoryBackend] = []
+REPLY_INBOX = "!django.websocket.send.batch"
+
+
+@consumer("jobs.reply")
+def reply(n, **kwargs):
+    """Reply to a socket, noting whether any earlier reply of this batch has been stored yet."""
+    backend = replying_through[0]
+    calls.append(("reply", (n, backend.receive_inbox(REPLY_INBOX))))
+    backend.send(f"{REPLY_INBOX}.socket", {"n": n})
+
+
 StartWorker = Callable[..., Worker]
 
 
@@ -72,6 +85,7 @@ def backend() -> Iterator[InMemoryBackend]:
     calls.clear()
     gate_barrier.reset()
     backend = InMemoryBackend({})
+    replying_through[:] = [backend]
     yield backend
     backend.close()
 
@@ -81,8 +95,8 @@ def start_worker(backend: InMemoryBackend) -> Iterator[StartWorker]:
     """Run a worker over some consumer functions in a background thread; stopped after the test."""
     running: list[tuple[Worker, threading.Thread]] = []
 
-    def start(*functions: Callable[..., Any], threads: int = 1) -> Worker:
-        worker = Worker(backend, Registry(functions), threads=threads)
+    def start(*functions: Callable[..., Any], threads: int = 1, batch: int = 1) -> Worker:
+        worker = Worker(backend, Registry(functions), threads=threads, batch=batch)
         thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
         thread.start()
         running.append((worker, thread))
@@ -310,3 +324,41 @@ def test_every_message_is_handled_exactly_once_across_threads(backend: InMemoryB
     handled = Counter(called("count"))
     assert sorted(handled) == sent
     assert set(handled.values()) == {1}
+
+
+# Batches.
+
+
+def test_a_batch_runs_in_order_and_its_replies_leave_together(
+    backend: InMemoryBackend, start_worker: StartWorker
+) -> None:
+    for n in range(5):
+        backend.send("jobs.reply", {"n": n})
+    start_worker(reply, batch=8)
+    wait_until(lambda: len(called("reply")) == 5, what="the batch to be handled")
+    assert called("reply") == [(n, []) for n in range(5)], "a reply was stored before the batch was done"
+    replies = backend.receive_inbox(REPLY_INBOX, timeout=5)
+    assert [message["n"] for _, message in replies] == list(range(5))
+
+
+def test_a_batch_is_no_bigger_than_asked(backend: InMemoryBackend, start_worker: StartWorker) -> None:
+    for n in range(5):
+        backend.send("jobs.reply", {"n": n})
+    start_worker(reply, batch=2)
+    wait_until(lambda: len(called("reply")) == 5, what="every message to be handled")
+    # The first of each batch of two sees the replies of the batch before it.
+    seen = [len(stored) for _, stored in called("reply")]
+    assert seen == [0, 0, 2, 0, 2]
+
+
+def test_a_failing_consumer_does_not_lose_its_batchs_replies(
+    backend: InMemoryBackend, start_worker: StartWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend.send("jobs.reply", {"n": 0})
+    backend.send("jobs.fragile", {"n": 1})
+    backend.send("jobs.reply", {"n": 2})
+    start_worker(reply, fragile, batch=8)
+    wait_until(lambda: len(called("reply")) == 2, what="the batch to be handled")
+    replies = backend.receive_inbox(REPLY_INBOX, timeout=5)
+    assert [message["n"] for _, message in replies] == [0, 2]
+    assert "failed on channel 'jobs.fragile'" in caplog.text and "fragile cannot take 1" in caplog.text

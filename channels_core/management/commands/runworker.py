@@ -28,6 +28,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--threads", type=int, default=1, help="messages handled at once (default 1)")
         parser.add_argument(
+            "--batch",
+            type=int,
+            default=1,
+            metavar="N",
+            help="messages each thread takes at once; their replies to WebSocket clients are stored together "
+            "(default 1: one at a time; see 'Batching workers' in the design docs before raising it)",
+        )
+        parser.add_argument(
             "--only-channels",
             nargs="+",
             default=[],
@@ -44,8 +52,9 @@ class Command(BaseCommand):
         parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["threads"] < 1:
-            raise CommandError(f"--threads must be at least 1, not {options['threads']}")
+        for option in ("threads", "batch"):
+            if options[option] < 1:
+                raise CommandError(f"--{option} must be at least 1, not {options[option]}")
         backend = get_backend(options["alias"])
         if not backend.cross_process:
             raise CommandError(
@@ -66,9 +75,12 @@ class Command(BaseCommand):
                     else f"the filters leave none of {', '.join(registry.channels)}"
                 )
             )
-        worker = Worker(backend, registry, channels, threads=options["threads"])
+        worker = Worker(backend, registry, channels, threads=options["threads"], batch=options["batch"])
         self._install_signal_handlers(worker)
-        self.stdout.write(f"Worker listening on {', '.join(channels)} ({backend!r}, {options['threads']} thread(s))")
+        batches = f", batches of {options['batch']}" if options["batch"] > 1 else ""
+        self.stdout.write(
+            f"Worker listening on {', '.join(channels)} ({backend!r}, {options['threads']} thread(s){batches})"
+        )
         worker.run()
         self.stdout.write("Worker stopped.")
 
