@@ -144,9 +144,7 @@ def test_a_message_from_this_process_is_consumed_by_runworker(any_setup: WorkerS
 
 
 @pytest.mark.parametrize("batch", [1, 4], ids=["one at a time", "batches of 4"])
-def test_kill_9_loses_at_most_what_is_in_hand(
-    redis_setup: WorkerSetup, private_redis: RedisServer, batch: int
-) -> None:
+def test_kill_9_loses_at_most_what_is_in_hand(redis_setup: WorkerSetup, private_redis: RedisServer, batch: int) -> None:
     first = redis_setup.start_worker("--batch", str(batch))
     total = 30
     for number in range(total):
