@@ -162,6 +162,9 @@ class BaseBackend:
         inbox is full, the backend is down) is logged: the consumer that sent
         it has returned.
         """
+        if self._held_replies() is not None:  # already holding: the outer block stores them, in order
+            yield
+            return
         held: list[tuple[str, _Push]] = []
         self._holding.replies = held
         try:

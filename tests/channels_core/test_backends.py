@@ -233,6 +233,16 @@ def test_other_sends_store_the_held_replies_first(backend: BaseBackend) -> None:
     assert drain(backend, ["held.work"]) == [("held.work", {"n": 2})]
 
 
+def test_holding_inside_holding_stores_at_the_outer_end(backend: BaseBackend) -> None:
+    socket = new_channel_name(SOCKETS)
+    with backend.holding_replies():
+        backend.send(socket, {"n": 1})
+        with backend.holding_replies():
+            backend.send(socket, {"n": 2})
+        assert drain_inbox(backend, SOCKETS) == []
+    assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1}), (socket, {"n": 2})]
+
+
 def test_bad_input_still_raises_at_a_held_send(backend: BaseBackend) -> None:
     socket = new_channel_name(SOCKETS)
     with backend.holding_replies():
