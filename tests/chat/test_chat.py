@@ -80,6 +80,18 @@ def test_a_visitor_with_a_nickname_is_welcomed_and_announced(backend, lobby) -> 
     ]
 
 
+def test_under_a_batching_worker_the_welcome_still_comes_first(backend, lobby) -> None:
+    """``runworker --batch`` holds replies to sockets; the room's announcement (a group send) stores them first."""
+    ada = Socket(backend, "ada", cookie_for(nickname="ada"))
+    ada.channel, ada.inbox = "!django.websocket.send.srv1.ada", "!django.websocket.send.srv1"
+    with backend.holding_replies():
+        ada.connect()
+    assert backend.receive_inbox(ada.inbox) == [
+        (ada.channel, {"type": "welcome", "name": "ada", "names": ["ada"]}),
+        (ada.channel, {"type": "join", "name": "ada", "names": ["ada"]}),
+    ]
+
+
 def test_a_signed_in_user_chats_under_their_username(backend, lobby) -> None:
     user = User.objects.create_user("grace", password="pw-for-tests-only")
     session = import_module(settings.SESSION_ENGINE).SessionStore()
