@@ -8,15 +8,16 @@ the interface server reading the inbox hands a copy to each. Capacity counts
 the entries waiting in a queue.
 
 :class:`BaseBackend` does what every backend shares (names, encoding,
-capacity look-up, logging, expanding entries) and leaves storage to a few
+capacity look-up, logging, expanding entries, holding a batching worker's
+replies) and leaves storage to a few
 small methods: :meth:`~BaseBackend._push`, :meth:`~BaseBackend._pop` and the
 group-membership methods; :meth:`~BaseBackend._push_many` and
 :meth:`~BaseBackend._group_send` may be overridden to batch.
 
 Backends are synchronous and thread-safe: a worker calls them from several
-threads, and the asyncio WebSocket server calls them from a thread pool (one
-thread blocks in :meth:`~BaseBackend.receive_inbox` on the server's inbox
-while others send).
+threads, and the asyncio WebSocket server from two threads of its own (one
+blocks in :meth:`~BaseBackend.receive_inbox` on the server's inbox while the
+other sends).
 """
 
 from __future__ import annotations
