@@ -176,8 +176,9 @@ def test_a_batched_worker_replies_to_every_socket(redis_setup: WorkerSetup) -> N
     assert replies == [(socket, {"text": str(n)}) for n, socket in enumerate(sockets)]
 
 
-def test_the_worker_rides_out_a_redis_restart(redis_setup: WorkerSetup, private_redis: RedisServer) -> None:
-    worker = redis_setup.start_worker()
+@pytest.mark.parametrize("batch", [1, 8], ids=["one at a time", "batches of 8"])
+def test_the_worker_rides_out_a_redis_restart(redis_setup: WorkerSetup, private_redis: RedisServer, batch: int) -> None:
+    worker = redis_setup.start_worker("--batch", str(batch))
     redis_setup.backend.send("tests.record", {"number": 1})
     wait_until(lambda: redis_setup.records.numbers("done") == [1], what="the first message")
     private_redis.stop()
