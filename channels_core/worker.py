@@ -89,7 +89,7 @@ class Worker:
             thread.join()
 
     def stop(self) -> None:
-        """Ask every thread to stop after the message in hand."""
+        """Ask every thread to stop after the messages in hand."""
         self.stopping.set()
 
     def serve(self) -> None:
