@@ -163,6 +163,7 @@ def test_kill_9_loses_at_most_what_is_in_hand(redis_setup: WorkerSetup, private_
 def test_a_batched_worker_replies_to_every_socket(redis_setup: WorkerSetup) -> None:
     worker = redis_setup.start_worker("--batch", "8")
     assert "1 thread(s), batches of 8)" in worker.output()
+    worker.wait_for_output("--batch 8 with django.wsgi.request: HTTP requests in one batch wait for each other")
     sockets = [new_channel_name("!django.websocket.send.batched") for _ in range(40)]
     for n, socket in enumerate(sockets):
         redis_setup.backend.send("tests.echo", {"reply_to": socket, "text": str(n)})

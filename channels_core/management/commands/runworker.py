@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
 from channels_core.backends import get_backend
+from channels_core.interfaces.wsgi import REQUEST_CHANNEL
 from channels_core.registry import registry_from_apps
 from channels_core.worker import Worker
 
@@ -74,6 +75,14 @@ class Command(BaseCommand):
                     if not registry.channels
                     else f"the filters leave none of {', '.join(registry.channels)}"
                 )
+            )
+        if options["batch"] > 1 and REQUEST_CHANNEL in channels:
+            logger.warning(
+                "--batch %d with %s: HTTP requests in one batch wait for each other; "
+                "run them on a worker without --batch (add --exclude-channels %s)",
+                options["batch"],
+                REQUEST_CHANNEL,
+                REQUEST_CHANNEL,
             )
         worker = Worker(backend, registry, channels, threads=options["threads"], batch=options["batch"])
         self._install_signal_handlers(worker)
