@@ -127,7 +127,7 @@ class Layout:
     gunicorn_threads: int  # ours and plain: gunicorn --threads (gthread)
 
     def runworker_label(self, batch: int) -> str:
-        batches = f", batches of {batch}" if batch > 1 else ""
+        batches = f", batches of {batch}, only django.websocket.*" if batch > 1 else ""
         return f"{self.runworkers} runworker x {self.worker_threads} threads{batches}"
 
     def describe(self, ws_servers: list[int]) -> list[str]:
@@ -352,7 +352,8 @@ def start_runworkers(env: Env, procs: Processes, batch: int = 1) -> None:
     """Ours' workers; only WebSocket stacks batch (HTTP requests in one batch would wait for each other)."""
     for _ in range(env.layout.runworkers):
         argv = [str(env.ours), "manage.py", "runworker", "--threads", str(env.layout.worker_threads)]
-        argv += ["--batch", str(batch)]
+        if batch > 1:  # as docs/howto/scale.rst lays out workers for busy sockets
+            argv += ["--batch", str(batch), "--only-channels", "django.websocket.*"]
         procs.start("runworker", argv, env.ours_env())
 
 
