@@ -49,6 +49,9 @@ class Worker:
         channels: the channels to listen on (default: every channel with a consumer).
         threads: how many messages may be handled at once.
         batch: how many messages a thread takes at once (see the module docstring).
+
+    Raises:
+        ValueError: ``threads`` or ``batch`` below 1.
     """
 
     def __init__(
@@ -59,6 +62,9 @@ class Worker:
         threads: int = 1,
         batch: int = 1,
     ) -> None:
+        for name, value in (("threads", threads), ("batch", batch)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value}")
         self.backend = backend
         self.registry = registry
         self.channels = list(registry.channels if channels is None else channels)

@@ -329,6 +329,12 @@ def test_every_message_is_handled_exactly_once_across_threads(backend: InMemoryB
 # Batches.
 
 
+@pytest.mark.parametrize("option", ["threads", "batch"])
+def test_threads_and_batch_are_at_least_one(backend: InMemoryBackend, option: str) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be at least 1, not 0"):
+        Worker(backend, Registry([greet]), **{option: 0})
+
+
 def test_a_batch_runs_in_order_and_its_replies_leave_together(
     backend: InMemoryBackend, start_worker: StartWorker
 ) -> None:
