@@ -10,7 +10,7 @@ from django.core.checks import CheckMessage, Warning, register
 from . import defaults
 from .backends import BackendHandler
 from .backends.base import expiries_of
-from .interfaces.wsgi import REQUEST_CHANNEL
+from .interfaces.wsgi import REQUEST_CHANNEL, http_timeout
 
 __all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_the_http_timeout"]
 
@@ -38,7 +38,7 @@ def check_keepalive_within_group_expiry(app_configs: Any = None, **kwargs: Any) 
 @register()
 def check_requests_expire_before_the_http_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn when a request the WSGI adapter answered with 503 could still be run by a worker later."""
-    timeout = float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
+    timeout = http_timeout()
     problems: list[CheckMessage] = []
     for alias, config in BackendHandler.configured().items():
         expiry = expiries_of(config).look_up(REQUEST_CHANNEL)

@@ -109,8 +109,8 @@ class Worker:
                     backoff.failed(error)
                     continue
                 backoff.succeeded()
-                batching = self.batch > 1 and len(received) > 1
-                with self.backend.holding_replies() if batching else contextlib.nullcontext():
+                # A batch of one has nothing to hold back.
+                with self.backend.holding_replies() if len(received) > 1 else contextlib.nullcontext():
                     for channel, message in received:
                         self.handle(channel, message)
         finally:

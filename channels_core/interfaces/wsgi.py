@@ -50,6 +50,11 @@ class _Refused(Exception):
         self.status = status
 
 
+def http_timeout() -> float:
+    """Seconds a request waits for a worker's answer before its 503 (``CHANNELS_HTTP_TIMEOUT``)."""
+    return float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
+
+
 #: Longest a waiting request goes without checking that some request reads the inbox.
 HAND_OVER_WAIT = 0.05
 
@@ -132,7 +137,7 @@ class WsgiAdapter:
 
     @property
     def timeout(self) -> float:
-        return float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
+        return http_timeout()
 
     def dispatcher(self) -> _Dispatcher:
         """This process's dispatcher, started on first use (after a WSGI server forks its workers)."""
