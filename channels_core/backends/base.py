@@ -108,11 +108,14 @@ class BaseBackend:
         """
         push = self._prepare(channel, message)
         held = self._held_replies()
-        if held is not None:
-            if channel.startswith(WEBSOCKET_REPLY_PREFIX + "."):
-                held.append((channel, push))
-                return
-            self._store_held(held)  # what this thread sent before goes first
+        if held is not None and channel.startswith(WEBSOCKET_REPLY_PREFIX + "."):
+            held.append((channel, push))
+            return
+        if held:  # what this thread sent before goes first, in the same round trip
+            (error,) = self._store_held(then=[(channel, push)])
+            if error is not None:
+                raise error
+            return
         if not self._push(push.queue, [channel], push.payload, push.capacity):
             raise push.full(channel)
 
@@ -130,7 +133,6 @@ class BaseBackend:
             :exc:`BackendUnavailable` may or may not have been stored; like
             every failed send, it is never retried.
         """
-        self._store_held(self._held_replies())
         outcomes: list[ChannelsError | None] = [None] * len(messages)
         prepared: list[tuple[int, str, _Push]] = []
         for index, (channel, message) in enumerate(messages):
@@ -138,7 +140,8 @@ class BaseBackend:
                 prepared.append((index, channel, self._prepare(channel, message)))
             except ChannelsError as error:
                 outcomes[index] = error
-        stored = self._push_prepared([(channel, push) for _, channel, push in prepared])
+        # What this thread holds goes first, in the same round trip.
+        stored = self._store_held(then=[(channel, push) for _, channel, push in prepared])
         for (index, _, _), outcome in zip(prepared, stored, strict=True):
             outcomes[index] = outcome
         return outcomes
@@ -158,10 +161,11 @@ class BaseBackend:
         ``runworker --batch`` runs each batch of consumers in such a block, so
         their replies cost one round trip instead of one each. Bad input still
         raises at :meth:`send`. A send to any other channel, a group send or
-        :meth:`send_many` first stores what is held, so this thread's messages
-        keep their order. A held reply that cannot be stored (its server's
-        inbox is full, the backend is down) is logged: the consumer that sent
-        it has returned.
+        :meth:`send_many` stores what is held first (in the same round trip,
+        except for a group send), so this thread's messages keep their
+        order. A held reply that cannot be stored (its server's inbox is
+        full, the backend is down) is logged: the consumer that sent it has
+        returned.
         """
         if self._held_replies() is not None:  # already holding: the outer block stores them, in order
             yield
@@ -171,21 +175,32 @@ class BaseBackend:
         try:
             yield
         finally:
-            self._holding.replies = None
-            self._store_held(held)
+            try:
+                self._store_held()
+            finally:
+                self._holding.replies = None
 
     def _held_replies(self) -> list[tuple[str, _Push]] | None:
         """The replies this thread holds, or ``None`` outside :meth:`holding_replies`."""
         return getattr(self._holding, "replies", None)
 
-    def _store_held(self, held: list[tuple[str, _Push]] | None) -> None:
-        if not held:
-            return
-        outcomes = self._push_prepared(held)
-        for (channel, _), outcome in zip(held, outcomes, strict=True):
+    def _store_held(self, then: Sequence[tuple[str, _Push]] = ()) -> list[ChannelsError | None]:
+        """Store the replies this thread holds, and ``then`` after them, in one round trip.
+
+        Returns:
+            The outcome of each of ``then``, as in :meth:`send_many`; a held
+            reply that cannot be stored is logged.
+        """
+        held = self._held_replies() or []
+        replies = held[:]
+        held.clear()
+        if not replies and not then:
+            return []
+        outcomes = self._push_prepared([*replies, *then])
+        for (channel, _), outcome in zip(replies, outcomes[: len(replies)], strict=True):
             if outcome is not None:
                 logger.error("reply to %s not stored: %s", channel, outcome)
-        held.clear()
+        return outcomes[len(replies) :]
 
     def _prepare(self, channel: str, message: Message) -> _Push:
         """Validate and encode one message, and find the queue it goes to."""
@@ -279,7 +294,7 @@ class BaseBackend:
         """
         validate_group_name(group)
         payload = encode_message(f"group {group}", message)
-        self._store_held(self._held_replies())  # what this thread sent before goes first
+        self._store_held()  # what this thread sent before goes first
         result = self._group_send(group, payload)
         if result.skipped:
             logger.warning(

@@ -233,6 +233,21 @@ def test_other_sends_store_the_held_replies_first(backend: BaseBackend) -> None:
     assert drain(backend, ["held.work"]) == [("held.work", {"n": 2})]
 
 
+def test_a_send_after_held_replies_still_gets_its_own_outcome(backend: BaseBackend) -> None:
+    socket = new_channel_name(SOCKETS)
+    backend.send("tiny.one", {"n": 0})  # capacity 1: now full
+    with backend.holding_replies():
+        backend.send(socket, {"n": 1})
+        with pytest.raises(ChannelFull, match=r"'tiny\.one' is full"):
+            backend.send("tiny.one", {"n": 2})
+        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1})], "the held reply was not stored first"
+        backend.send(socket, {"n": 3})
+        outcomes = backend.send_many([("tiny.one", {"n": 4}), ("held.work", {"n": 5})])
+        assert [type(outcome) for outcome in outcomes] == [ChannelFull, type(None)]
+        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 3})]
+    assert drain(backend, ["tiny.one", "held.work"]) == [("tiny.one", {"n": 0}), ("held.work", {"n": 5})]
+
+
 def test_holding_inside_holding_stores_at_the_outer_end(backend: BaseBackend) -> None:
     socket = new_channel_name(SOCKETS)
     with backend.holding_replies():

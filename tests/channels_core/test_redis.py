@@ -117,6 +117,22 @@ def test_group_send_is_one_round_trip_per_shard(redis_shards: list[RedisServer],
     backend.flush()
 
 
+def test_a_send_stores_the_held_replies_in_its_own_round_trip(server: RedisServer) -> None:
+    backend = make([server])
+    backend.flush()
+    sockets = [new_channel_name("!django.websocket.send.srv1") for _ in range(3)]
+    backend.send("warm-up", {})  # the first call of a script also loads it
+    before = _script_calls([server])
+    with backend.holding_replies():
+        for socket in sockets:
+            backend.send(socket, {"to": socket})
+        backend.send("chat.work", {"n": 1})
+        assert _script_calls([server]) == [before[0] + 1]
+    assert _script_calls([server]) == [before[0] + 1], "nothing was left to store at the end"
+    assert len(backend.receive_inbox("!django.websocket.send.srv1", limit=10)) == 3
+    backend.flush()
+
+
 def test_an_inbox_on_any_shard_is_one_receive(redis_shards: list[RedisServer]) -> None:
     """All channels of one inbox live on one shard, whatever their names."""
     backend = make(redis_shards)
