@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.checks import CheckMessage, Warning, register
 
 from . import defaults
 from .backends import BackendHandler
 from .backends.base import expiries_of
+from .interfaces.websocket import keepalive_interval
 from .interfaces.wsgi import REQUEST_CHANNEL, http_timeout
 
 __all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_the_http_timeout"]
@@ -18,7 +18,7 @@ __all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_
 @register()
 def check_keepalive_within_group_expiry(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Warn when sockets would drop out of groups between two keepalives."""
-    keepalive = float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE))
+    keepalive = keepalive_interval()
     problems: list[CheckMessage] = []
     for alias, config in BackendHandler.configured().items():
         group_expiry = float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))

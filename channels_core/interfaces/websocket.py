@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -51,6 +52,12 @@ from ..names import WEBSOCKET_REPLY_PREFIX, new_channel_name
 __all__ = ["WebSocketServer"]
 
 logger = logging.getLogger("channels_core.websocket")
+
+
+def keepalive_interval() -> float:
+    """Seconds between two keepalives of a socket (``CHANNELS_WS_KEEPALIVE``, default 30)."""
+    return float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE))
+
 
 #: Close codes this server uses.
 GOING_AWAY = 1001  # the server is shutting down

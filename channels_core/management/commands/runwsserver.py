@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
 from channels_core.backends import get_backend
-from channels_core.interfaces.websocket import WebSocketServer
+from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval
 
 
 def allowed_hosts() -> list[str]:
@@ -27,7 +27,7 @@ def websocket_server(alias: str = defaults.DEFAULT_ALIAS) -> WebSocketServer:
         get_backend(alias),
         allowed_hosts=allowed_hosts(),
         allowed_origins=list(getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])),
-        keepalive=float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE)),
+        keepalive=keepalive_interval(),
         send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", 256)),
     )
 
