@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -216,5 +217,23 @@ def test_a_redis_without_blmpop_gets_a_clear_error() -> None:
         with pytest.raises(ImproperlyConfigured, match=f"needs Redis 7.0 or newer .* {server.url} answered"):
             backend.receive(["old.one"], timeout=1)
         backend.close()
+    finally:
+        server.stop()
+
+
+def test_a_redis_on_the_same_machine_through_its_unix_socket(tmp_path: Path) -> None:
+    path = str(tmp_path / "redis.sock")
+    server = RedisServer(options=["--unixsocket", path, "--unixsocketperm", "700"]).start()
+    try:
+        backend = RedisBackend({"HOSTS": [f"unix://{path}?db=0"], "PREFIX": "t:"})
+        _made.append(backend)
+        backend.send("unix.work", {"n": 1})
+        assert backend.receive(["unix.work"]) == ("unix.work", {"n": 1})
+        socket = new_channel_name("!unix.srv")
+        backend.group_add("unix.group", socket)
+        assert backend.group_send("unix.group", {"n": 2}).delivered == 1
+        assert backend.receive_inbox("!unix.srv") == [(socket, {"n": 2})]
+        with server.client() as client:
+            assert any(c["addr"] == f"{path}:0" for c in client.client_list()), "the backend did not use the socket"
     finally:
         server.stop()
