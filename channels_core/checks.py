@@ -6,9 +6,8 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Warning, register
 
-from . import defaults
 from .backends import BackendHandler
-from .backends.base import expiries_of
+from .backends.base import expiries_of, group_expiry_of
 from .interfaces.websocket import keepalive_interval
 from .interfaces.wsgi import REQUEST_CHANNEL, http_timeout
 
@@ -21,7 +20,7 @@ def check_keepalive_within_group_expiry(app_configs: Any = None, **kwargs: Any) 
     keepalive = keepalive_interval()
     problems: list[CheckMessage] = []
     for alias, config in BackendHandler.configured().items():
-        group_expiry = float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
+        group_expiry = group_expiry_of(config)
         if keepalive >= group_expiry:
             problems.append(
                 Warning(

@@ -41,7 +41,16 @@ from ..names import (
     validate_group_name,
 )
 
-__all__ = ["BaseBackend", "ByQueue", "Entry", "GroupSendResult", "capacities_of", "expiries_of", "group_by_queue"]
+__all__ = [
+    "BaseBackend",
+    "ByQueue",
+    "Entry",
+    "GroupSendResult",
+    "capacities_of",
+    "expiries_of",
+    "group_by_queue",
+    "group_expiry_of",
+]
 
 logger = logging.getLogger("channels_core.backends")
 
@@ -84,7 +93,7 @@ class BaseBackend:
         self.alias = alias
         self._expiries = expiries_of(config)
         self.expiry: float = self._expiries.default
-        self.group_expiry: float = float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
+        self.group_expiry: float = group_expiry_of(config)
         self._capacities = capacities_of(config)
         self.capacity: int = self._capacities.default
         #: The capacity of a queue (``CHANNEL_CAPACITY``, else ``CAPACITY``).
@@ -429,6 +438,11 @@ def expiries_of(config: Mapping[str, Any]) -> ByQueue[float]:
     """The expiry in seconds of each queue's messages under one entry (``EXPIRY``, ``CHANNEL_EXPIRY``)."""
     rules = config.get("CHANNEL_EXPIRY", {})
     return ByQueue(float(config.get("EXPIRY", defaults.EXPIRY)), {name: float(value) for name, value in rules.items()})
+
+
+def group_expiry_of(config: Mapping[str, Any]) -> float:
+    """Seconds a group member stays without being re-added under one entry (``GROUP_EXPIRY``)."""
+    return float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
 
 
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
