@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import defaults
 from .backends import BaseBackend, get_backend
 from .backends.base import GroupSendResult
+from .context import current_alias
 from .messages import Message
 from .names import new_channel_name, validate_channel_name, validate_group_name
 
@@ -30,12 +30,14 @@ class Channel:
 
     Args:
         name: the channel's name (see :mod:`channels_core.names` for the rules).
-        alias: which entry of ``CHANNEL_BACKENDS`` carries it.
+        alias: which entry of ``CHANNEL_BACKENDS`` carries it; by default the
+            one the message being handled came through (see
+            :mod:`channels_core.context`), else ``"default"``.
     """
 
-    def __init__(self, name: str, alias: str = defaults.DEFAULT_ALIAS) -> None:
+    def __init__(self, name: str, alias: str | None = None) -> None:
         self.name = validate_channel_name(name)
-        self.alias = alias
+        self.alias = current_alias() if alias is None else alias
 
     def __repr__(self) -> str:
         return f"Channel({self.name!r})"
@@ -70,11 +72,15 @@ class Group:
 
     Members expire after ``GROUP_EXPIRY`` seconds unless added again, so the
     clients of an interface server that died drop out on their own.
+
+    Args:
+        name: the group's name (the rules of channel names, without ``!``).
+        alias: as for :class:`Channel`.
     """
 
-    def __init__(self, name: str, alias: str = defaults.DEFAULT_ALIAS) -> None:
+    def __init__(self, name: str, alias: str | None = None) -> None:
         self.name = validate_group_name(name)
-        self.alias = alias
+        self.alias = current_alias() if alias is None else alias
 
     def __repr__(self) -> str:
         return f"Group({self.name!r})"

@@ -19,8 +19,15 @@ from .defaults import MAX_NAME_LENGTH
 from .exceptions import InvalidChannelName
 
 __all__ = [
+    "HANDLED_NAME",
+    "ORDERED_WEBSOCKET_CHANNELS",
     "RESPONSE_PREFIX",
+    "WEBSOCKET_CONNECT",
+    "WEBSOCKET_DISCONNECT",
+    "WEBSOCKET_KEEPALIVE",
+    "WEBSOCKET_RECEIVE",
     "WEBSOCKET_REPLY_PREFIX",
+    "handled_channel_of",
     "inbox_of",
     "is_response_channel",
     "new_channel_name",
@@ -31,6 +38,17 @@ __all__ = [
 RESPONSE_PREFIX = "!"
 #: The WebSocket server's sockets have reply channels below ``<this>.<server>``.
 WEBSOCKET_REPLY_PREFIX = "!django.websocket.send"
+
+#: The channels a WebSocket server emits its sockets' messages on.
+WEBSOCKET_CONNECT = "django.websocket.connect"
+WEBSOCKET_RECEIVE = "django.websocket.receive"
+WEBSOCKET_KEEPALIVE = "django.websocket.keepalive"
+WEBSOCKET_DISCONNECT = "django.websocket.disconnect"
+#: One socket's messages on these are handled one at a time, in ``order`` (keepalives are not ordered).
+ORDERED_WEBSOCKET_CHANNELS = frozenset({WEBSOCKET_CONNECT, WEBSOCKET_RECEIVE, WEBSOCKET_DISCONNECT})
+#: Last part of the channel a worker tells a WebSocket server on that one of its messages was handled.
+#: Socket ids are 16 characters, so it never names a socket.
+HANDLED_NAME = "handled"
 _ALLOWED = re.compile(r"[a-zA-Z0-9._-]+")
 _FORBIDDEN_CHARACTER = re.compile(r"[^a-zA-Z0-9._-]")
 
@@ -93,3 +111,12 @@ def new_channel_name(prefix: str) -> str:
     """
     validate_channel_name(prefix)
     return validate_channel_name(f"{prefix}.{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}")
+
+
+def handled_channel_of(send_channel: str) -> str:
+    """Where a worker reports that it handled a message of the socket ``send_channel``.
+
+    A channel of the socket's inbox, so the server that holds the socket
+    reads the report with its replies, in the same round trip.
+    """
+    return f"{inbox_of(send_channel)}.{HANDLED_NAME}"

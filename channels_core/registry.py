@@ -1,8 +1,9 @@
 """Which consumer runs for a message: collecting bindings and dispatching.
 
 Dispatch rules: for a message on a channel, the first consumer whose ``path``
-pattern matches the message's ``path`` runs; a consumer without a pattern
-matches everything and is tried last. Two bindings that could claim the same
+pattern matches the message's ``path`` runs, in the order the consumers are
+defined (apps in ``INSTALLED_APPS`` order, then each ``consumers.py`` top to
+bottom); a consumer without a pattern matches everything and is tried last. Two bindings that could claim the same
 message (same channel, and the same pattern or both without one) are a
 :exc:`~channels_core.exceptions.ConsumerConflict` when the registry is built.
 """
@@ -10,7 +11,6 @@ message (same channel, and the same pattern or both without one) are a
 from __future__ import annotations
 
 import fnmatch
-import inspect
 from collections.abc import Callable, Iterable, Sequence
 from importlib import import_module
 from typing import Any
@@ -94,8 +94,10 @@ def discover_consumers() -> list[Callable[..., Any]]:
         if not module_has_submodule(app.module, CONSUMERS_MODULE):
             continue
         module = import_module(f"{app.name}.{CONSUMERS_MODULE}")
-        for _, member in inspect.getmembers(module, callable):
-            if getattr(member, BINDINGS_ATTRIBUTE, None):
+        # A module's namespace keeps the order its names were defined in, which is the
+        # order patterned consumers are tried in (inspect.getmembers would sort them by name).
+        for member in vars(module).values():
+            if callable(member) and getattr(member, BINDINGS_ATTRIBUTE, None):
                 functions.append(member)
     return functions
 

@@ -52,6 +52,9 @@ from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
+from .context import current_message
+from .names import WEBSOCKET_DISCONNECT
+
 __all__ = [
     "HTTP_SESSION_KEY_FIELD",
     "channel_session",
@@ -159,17 +162,17 @@ def http_session_user(function: Callable[..., R]) -> Callable[..., R]:
     return _with_http_session(function, with_user=True)
 
 
-def _is_disconnect(message: Mapping[str, Any]) -> bool:
-    # Consumers get the message's keys, not its channel name. Of the websocket
-    # messages only disconnect has a close code and an order but no payload.
-    return {"code", "order"} <= message.keys() and not {"headers", "text", "bytes"} & message.keys()
+def _is_disconnect() -> bool:
+    handling = current_message()
+    return handling is not None and handling.channel == WEBSOCKET_DISCONNECT
 
 
 def save_channel_session(state: SessionBase, existed: bool = False) -> None:
     """Store a socket's ``channel_session`` now, not when the consumer returns.
 
-    For state another message of the socket may need at once (e.g. the room a
-    connect consumer joined, before it announces the join).
+    The socket's own messages wait for the consumer to return (they are
+    handled one at a time), so they do not need it; other code that reads the
+    state meanwhile (another socket's consumer, a view) might.
 
     Args:
         state: the ``channel_session`` the consumer was given.
@@ -192,7 +195,8 @@ def channel_session(function: Callable[..., R]) -> Callable[..., R]:
     The state is saved after the consumer, also when it raises: delivery is at
     most once, so the message will not come back for a retry, and the state
     should record what the consumer did before it failed (e.g. joining a group).
-    It is deleted after a ``django.websocket.disconnect`` consumer; the state of
+    It is deleted after a consumer of ``django.websocket.disconnect`` (as the
+    worker records it in :mod:`channels_core.context`); the state of
     a socket whose disconnect never came (a crashed interface server) expires
     like any session, after ``SESSION_COOKIE_AGE`` (``clearsessions`` removes it).
 
@@ -216,7 +220,7 @@ def channel_session(function: Callable[..., R]) -> Callable[..., R]:
         try:
             return _call(function, message, channel_session=state)
         finally:
-            if _is_disconnect(message):
+            if _is_disconnect():
                 state.delete()
             elif state.modified:
                 save_channel_session(state, existed)

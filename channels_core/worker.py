@@ -12,6 +12,13 @@ clients until the batch is done
 (:meth:`~channels_core.backends.base.BaseBackend.holding_replies`): one
 round trip in, one out, for the whole batch. The price is written in
 ``docs/topics/design.rst`` ("Batching workers").
+
+After a socket's ``connect`` or ``receive``, the worker tells the WebSocket
+server that holds the socket that the message was handled (on
+:func:`~channels_core.names.handled_channel_of` the socket), whatever the
+consumer did; the server emits the socket's next message only then. That is
+what keeps one socket's messages in order across threads and processes
+("Per-socket ordering" in ``docs/topics/design.rst``).
 """
 
 from __future__ import annotations
@@ -26,16 +33,22 @@ from django.db import close_old_connections
 from . import defaults
 from .backends import BaseBackend
 from .backoff import Backoff
-from .exceptions import BackendUnavailable
+from .context import handling_message
+from .exceptions import BackendUnavailable, ChannelsError
 from .messages import Message
+from .names import (
+    ORDERED_WEBSOCKET_CHANNELS,
+    WEBSOCKET_CONNECT,
+    WEBSOCKET_DISCONNECT,
+    handled_channel_of,
+    is_response_channel,
+)
 from .registry import Registry
 
 __all__ = ["Worker"]
 
 logger = logging.getLogger("channels_core.worker")
 
-#: A connect that no consumer accepts is answered with a close, so the client is not left hanging.
-WEBSOCKET_CONNECT = "django.websocket.connect"
 #: Distinct (channel, path) pairs remembered for "logged once"; bounded so odd paths cannot grow it forever.
 UNMATCHED_LOG_LIMIT = 10_000
 
@@ -100,6 +113,16 @@ class Worker:
 
     def serve(self) -> None:
         """One thread's loop: stop check, receive, handle; back off while the backend is down."""
+        while not self.stopping.is_set():
+            try:
+                self._serve_until_stopped()
+            except Exception:
+                # A bug, not an outage (those are BackendUnavailable, handled below): say so
+                # loudly, and serve on, since the other messages are not to blame.
+                logger.exception("worker thread %s failed; it carries on", threading.current_thread().name)
+                self.stopping.wait(defaults.RETRY_BACKOFF_MIN)
+
+    def _serve_until_stopped(self) -> None:
         backoff = Backoff(logger, wait=self.stopping.wait)
         try:
             while not self.stopping.is_set():
@@ -117,7 +140,15 @@ class Worker:
             close_old_connections()
 
     def handle(self, channel: str, message: Message) -> None:
-        """Run the consumer for one message, like a view for a request."""
+        """Run the consumer for one message, like a view for a request; then report a socket's message handled."""
+        with handling_message(channel, self.backend.alias):
+            try:
+                self._consume(channel, message)
+            finally:
+                if channel in ORDERED_WEBSOCKET_CHANNELS and channel != WEBSOCKET_DISCONNECT:
+                    self._report_handled(channel, message)
+
+    def _consume(self, channel: str, message: Message) -> None:
         found = self.registry.match(channel, message)
         if found is None:
             self._unmatched(channel, message)
@@ -131,6 +162,17 @@ class Worker:
             # As after a request: drop database connections that broke or are too old,
             # so the next message starts with a good one.
             close_old_connections()
+
+    def _report_handled(self, channel: str, message: Message) -> None:
+        """Tell the socket's server that its message ``order`` was handled, so it emits the next one."""
+        send_channel, order = message.get("send_channel"), message.get("order")
+        if not (isinstance(send_channel, str) and is_response_channel(send_channel) and isinstance(order, int)):
+            return  # not from a WebSocket server: nobody waits
+        try:
+            self.backend.send(handled_channel_of(send_channel), {"socket": send_channel, "order": order})
+        except ChannelsError as error:
+            # The server goes on by itself after its wait runs out; the socket is slowed, not stuck.
+            logger.warning("could not report %s message %d of %s handled: %s", channel, order, send_channel, error)
 
     def _unmatched(self, channel: str, message: Message) -> None:
         path = message.get("path")

@@ -4,10 +4,11 @@ Each consumer gets the Django session and user from the connect request's
 cookie (``@http_session_user``) and keeps per-socket state in a channel
 session (``@channel_session``): the room and the name.
 
-A worker runs several messages at once (threads, processes), so two messages
-of one socket may be handled at the same time: ``say`` takes a lock on the
-room for its flood check, and ``enter`` stores the socket's state before it
-welcomes the page.
+One socket's messages are handled one at a time, in order, however many
+workers run: ``say`` never runs before ``enter`` has finished (so the room and
+the name are in the channel session), a fast typist's messages are stored in
+the order they were typed, and ``leave`` comes last. Different sockets are
+handled at the same time, though, which is why ``say`` still locks the room.
 """
 
 from datetime import timedelta
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from channels_core import Channel
 from channels_core.decorators import consumer
-from channels_core.sessions import channel_session, http_session_user, save_channel_session
+from channels_core.sessions import channel_session, http_session_user
 
 from .models import Message, Room
 from .protocol import RATE_SECONDS, check_rate, parse, replying_to_errors
@@ -49,11 +50,8 @@ def enter(send_channel, slug, user, session, channel_session, **kwargs):
     name = user.get_username() if user.is_authenticated else session.get("nickname")
     if not name:
         return refuse(send_channel, NO_NAME, "Choose a nickname first.")
+    # Saved when this consumer returns, before the socket's first message is handled.
     channel_session.update({"room": slug, "name": name})
-    # Stored now rather than when this consumer returns: a welcomed page sends
-    # at once, and another worker thread may handle that message while this
-    # one is still announcing the join.
-    save_channel_session(channel_session)
     room.group.add(send_channel)
     first_tab = room.presence.join(send_channel, name)
     names = room.presence.names()
@@ -86,10 +84,11 @@ def say(send_channel, text=None, channel_session=None, **kwargs):
         return
     said = parse(text)
     # The room's row stays locked until the message is stored and sent: messages
-    # of one room are said one at a time. Without it, a burst of messages handled
-    # by several worker threads at once would each count the same recent messages
-    # and all pass the flood check; with it, everyone also receives the messages
-    # in the order they are stored, which is the order of the history.
+    # of one room are said one at a time. One socket's messages come one at a
+    # time anyway, but a person may have several tabs open, and a room has many
+    # people: without the lock, messages from two tabs handled at once would each
+    # count the same recent messages and both pass the flood check, and two
+    # people's messages could reach the room in another order than the history's.
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(slug=slug).first()
         if room is None:

@@ -6,6 +6,7 @@ signal handlers in ``signals.py``, through the group.
 """
 
 from channels_core import Channel
+from channels_core.context import current_message
 from channels_core.decorators import consumer
 
 from .models import Liveblog
@@ -19,7 +20,7 @@ UNKNOWN_BLOG = 4004
 
 @consumer("django.websocket.connect", path=STREAM)
 @consumer("django.websocket.keepalive", path=STREAM)
-def join_readers(send_channel, slug, order=None, **kwargs):
+def join_readers(send_channel, slug, **kwargs):
     """Add the socket to the blog's readers, or refresh its membership.
 
     The same consumer serves connect and keepalive: group members expire
@@ -34,7 +35,7 @@ def join_readers(send_channel, slug, order=None, **kwargs):
         Channel(send_channel).send(type="error", error=f"There is no live blog called {slug!r}.", close=UNKNOWN_BLOG)
         return
     liveblog.group.add(send_channel)
-    if order == 0:  # a connect (keepalives carry no order)
+    if current_message().channel == "django.websocket.connect":  # not a keepalive
         # Posts saved before this moment never reached this socket, and delivery
         # is at most once anyway: "joined" tells the page to fetch the current
         # posts now. Everything saved from here on arrives through the group.

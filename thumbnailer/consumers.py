@@ -11,6 +11,7 @@ files instead of adding more.
 import logging
 
 from channels_core import Channel
+from channels_core.context import current_message
 from channels_core.decorators import consumer
 
 from . import thumbnails
@@ -35,23 +36,28 @@ def make_thumbnails(image_id, **kwargs):
     image.send_notification()
 
 
+def connecting():
+    """Whether the message being handled is a connect (these consumers also serve keepalives)."""
+    return current_message().channel == "django.websocket.connect"
+
+
 IMAGE_STREAM = r"^/thumbnailer/(?P<image_id>\d+)/stream/$"
 GALLERY_STREAM = r"^/thumbnailer/stream/$"
 
 
 @consumer("django.websocket.connect", path=IMAGE_STREAM)
 @consumer("django.websocket.keepalive", path=IMAGE_STREAM)
-def watch_image(send_channel, image_id, order=None, **kwargs):
+def watch_image(send_channel, image_id, **kwargs):
     Image(pk=int(image_id)).group.add(send_channel)
-    if order == 0:  # a connect: the page asks for the current state, in case it missed the news
+    if connecting():  # the page asks for the current state, in case it missed the news
         Channel(send_channel).send(type="joined")
 
 
 @consumer("django.websocket.connect", path=GALLERY_STREAM)
 @consumer("django.websocket.keepalive", path=GALLERY_STREAM)
-def watch_gallery(send_channel, order=None, **kwargs):
+def watch_gallery(send_channel, **kwargs):
     GALLERY.add(send_channel)
-    if order == 0:
+    if connecting():
         Channel(send_channel).send(type="joined")
 
 

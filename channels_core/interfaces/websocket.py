@@ -17,10 +17,20 @@ stopped reading) is closed, so it never holds up the others.
 
 The other way, one thread sends what the sockets emit: whatever piled up
 while its last round trip was under way goes in the next, with
-:meth:`~channels_core.backends.base.BaseBackend.send_many`. Each socket waits
-for its message to be stored before it reads its next frame, so a socket's
-messages stay in order and a slow backend slows the clients down instead of
-filling this server's memory.
+:meth:`~channels_core.backends.base.BaseBackend.send_many`.
+
+**One message of a socket at a time.** A socket's ``connect``, ``receive``
+and ``disconnect`` are handled in ``order``, however many workers run: the
+server emits a socket's next message only once a worker has reported the
+previous one handled (the worker sends ``{"socket", "order"}`` to
+:func:`~channels_core.names.handled_channel_of` the socket, which this server
+reads with the replies). Meanwhile the socket's frames wait in the
+``websockets`` library's bounded buffer, and then in the kernel's: a client
+that sends faster than its messages are handled is slowed down instead of
+filling this server's memory. Delivery is at most once, so a report may never
+come (the message expired, its worker died): after ``order_timeout`` the
+socket goes on with its next message, and says so in the log. Other sockets
+never wait for it.
 """
 
 from __future__ import annotations
@@ -47,7 +57,15 @@ from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError
 from ..http import decode_body, encode_body
 from ..messages import Message
-from ..names import WEBSOCKET_REPLY_PREFIX, new_channel_name
+from ..names import (
+    WEBSOCKET_CONNECT,
+    WEBSOCKET_DISCONNECT,
+    WEBSOCKET_KEEPALIVE,
+    WEBSOCKET_RECEIVE,
+    WEBSOCKET_REPLY_PREFIX,
+    handled_channel_of,
+    new_channel_name,
+)
 
 __all__ = ["WebSocketServer"]
 
@@ -59,11 +77,25 @@ def keepalive_interval() -> float:
     return float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE))
 
 
+def order_timeout() -> float | None:
+    """Seconds a socket's next message waits for the previous one to be handled (``CHANNELS_WS_ORDER_TIMEOUT``).
+
+    ``None`` (the default) waits as long as the previous message's channel
+    keeps messages (its expiry): by then it has either been handled or will
+    never be delivered.
+    """
+    value = getattr(settings, "CHANNELS_WS_ORDER_TIMEOUT", None)
+    return None if value is None else float(value)
+
+
 #: Close codes this server uses.
 GOING_AWAY = 1001  # the server is shutting down
 INTERNAL_ERROR = 1011  # the connect message could not be sent
 TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
 
+
+#: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
+SHUTDOWN_ORDER_GRACE = 2.0
 
 #: A message for the backend, and the future that gets the outcome of its send.
 _Pending = tuple[str, Message, "asyncio.Future[None]"]
@@ -141,6 +173,10 @@ class _Socket:
     writer: asyncio.Task[None] | None = field(default=None)
     #: The code this server closed the socket with, if it did (the peer may never answer).
     closed_with: int | None = None
+    #: Resolved when a worker reports message ``order`` handled; ``None`` while nothing is awaited.
+    handled: asyncio.Future[None] | None = None
+    #: Whether a worker has handled (or we stopped waiting for) the connect: keepalives start then.
+    connect_handled: bool = False
 
 
 class WebSocketServer:
@@ -152,6 +188,8 @@ class WebSocketServer:
         allowed_origins: extra full origins accepted (``"https://example.com"``).
         keepalive: seconds between ``django.websocket.keepalive`` messages per socket.
         send_buffer: messages waiting for one client before its socket is closed.
+        order_timeout: seconds a socket's next message waits for the previous one to be
+            handled; ``None`` waits for the previous message's channel expiry.
     """
 
     def __init__(
@@ -162,17 +200,23 @@ class WebSocketServer:
         allowed_origins: list[str] | None = None,
         keepalive: float = defaults.KEEPALIVE,
         send_buffer: int = 256,
+        order_timeout: float | None = None,
     ) -> None:
         self.backend = backend
+        self.order_timeout = order_timeout
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = set(allowed_origins or [])
         self.keepalive = keepalive
         self.send_buffer = send_buffer
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
+        #: Where workers report this server's sockets' messages handled (read with the replies).
+        self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
         self.sockets: dict[str, _Socket] = {}
         self._outbox: _Outbox | None = None
         self._stopping = threading.Event()
         self._closing: set[asyncio.Task[None]] = set()
+        #: Whether sockets wait for their messages to be handled (until the shutdown's grace runs out).
+        self._ordering = True
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
@@ -197,6 +241,9 @@ class WebSocketServer:
                 ready()
             await stop.wait()
             keepalive.cancel()
+            # Workers that still run report the sockets' last messages within moments;
+            # if they are gone too, a shutdown must not wait out every order timeout.
+            loop.call_later(SHUTDOWN_ORDER_GRACE, self._stop_waiting_for_workers)
             server.close()  # stop accepting; close every socket with 1001
             await server.wait_closed()  # handlers have emitted their disconnects
         self._stopping.set()
@@ -227,8 +274,9 @@ class WebSocketServer:
         socket.writer = asyncio.create_task(self._write(socket))
         connected = False
         try:
-            await self._emit(
-                "django.websocket.connect",
+            await self._emit_in_order(
+                socket,
+                WEBSOCKET_CONNECT,
                 {
                     "send_channel": socket.send_channel,
                     "path": path,
@@ -247,7 +295,7 @@ class WebSocketServer:
                     message["text"] = frame
                 else:
                     message["bytes"] = encode_body(frame)
-                await self._emit("django.websocket.receive", message)
+                await self._emit_in_order(socket, WEBSOCKET_RECEIVE, message)
         except ConnectionClosed:
             pass
         except (ChannelFull, BackendUnavailable) as error:
@@ -269,13 +317,44 @@ class WebSocketServer:
             "order": socket.order,
         }
         try:
-            await self._emit("django.websocket.disconnect", message)
+            # The last of the socket's messages: nobody waits for it to be handled.
+            await self._emit(WEBSOCKET_DISCONNECT, message)
         except ChannelsError as error:
             logger.error("could not emit the disconnect of %s: %s", socket.send_channel, error)
 
     async def _emit(self, channel: str, message: Message) -> None:
         assert self._outbox is not None, "serve() starts the outbox"
         await self._outbox.send(channel, message)
+
+    async def _emit_in_order(self, socket: _Socket, channel: str, message: Message) -> None:
+        """Emit one of the socket's ordered messages and wait until a worker has handled it (or gave up on it)."""
+        # Armed before the emit: the report can come back before the send's own outcome does.
+        socket.handled = handled = asyncio.get_running_loop().create_future()
+        try:
+            await self._emit(channel, message)
+            if not self._ordering:
+                return
+            timeout = self.backend.expiry_for(channel) if self.order_timeout is None else self.order_timeout
+            try:
+                await asyncio.wait_for(handled, timeout)
+            except TimeoutError:
+                logger.warning(
+                    "%s message %d of %s not reported handled within %g s (expired, or its worker died); "
+                    "going on with the socket's next message",
+                    channel,
+                    socket.order,
+                    socket.send_channel,
+                    timeout,
+                )
+        finally:
+            socket.handled = None
+            socket.connect_handled = True
+
+    def _stop_waiting_for_workers(self) -> None:
+        self._ordering = False
+        for socket in self.sockets.values():
+            if socket.handled is not None and not socket.handled.done():
+                socket.handled.set_result(None)
 
     # Replies: inbox → send buffers → sockets.
 
@@ -288,12 +367,19 @@ class WebSocketServer:
             except BackendUnavailable as error:
                 backoff.failed(error)
                 continue
+            except Exception as error:  # a bug: without this thread no socket hears anything again
+                logger.exception("reading inbox %s failed; reading on", self.inbox)
+                backoff.failed(error)
+                continue
             backoff.succeeded()
             if batch:
                 loop.call_soon_threadsafe(self._route, batch)
 
     def _route(self, batch: list[tuple[str, Message]]) -> None:
         for channel, message in batch:
+            if channel == self.handled_channel:
+                self._handled(message)
+                continue
             socket = self.sockets.get(channel)
             if socket is None:
                 continue  # the socket closed meanwhile
@@ -309,6 +395,15 @@ class WebSocketServer:
                 self._closing.add(closing)  # keep a reference until it is done
                 closing.add_done_callback(self._closing.discard)
 
+    def _handled(self, report: Message) -> None:
+        """A worker handled a socket's message: let the socket emit its next one."""
+        name = report.get("socket")
+        socket = self.sockets.get(name) if isinstance(name, str) else None
+        if socket is None or socket.handled is None or socket.handled.done():
+            return  # the socket closed, or we stopped waiting for this report
+        if report.get("order") == socket.order:
+            socket.handled.set_result(None)
+
     async def _write(self, socket: _Socket) -> None:
         while True:
             message = await socket.outgoing.get()
@@ -321,14 +416,21 @@ class WebSocketServer:
         """Tell consumers every ``keepalive`` seconds which sockets are still open (group membership)."""
         while True:
             await asyncio.sleep(self.keepalive)
-            sockets = list(self.sockets.values())
-            sends = [
-                self._emit("django.websocket.keepalive", {"send_channel": socket.send_channel, "path": socket.path})
-                for socket in sockets
-            ]
-            for socket, outcome in zip(sockets, await asyncio.gather(*sends, return_exceptions=True), strict=True):
-                if isinstance(outcome, Exception):
-                    logger.warning("keepalive of %s not sent: %s", socket.send_channel, outcome)
+            try:
+                await self._send_keepalives_once()
+            except Exception:  # a bug: log it, and keep the sockets in their groups next time
+                logger.exception("sending keepalives failed")
+
+    async def _send_keepalives_once(self) -> None:
+        # A socket whose connect is still being handled has not joined its groups yet.
+        sockets = [socket for socket in self.sockets.values() if socket.connect_handled]
+        sends = [
+            self._emit(WEBSOCKET_KEEPALIVE, {"send_channel": socket.send_channel, "path": socket.path})
+            for socket in sockets
+        ]
+        for socket, outcome in zip(sockets, await asyncio.gather(*sends, return_exceptions=True), strict=True):
+            if isinstance(outcome, Exception):
+                logger.warning("keepalive of %s not sent: %s", socket.send_channel, outcome)
 
 
 def _close_code(socket: _Socket) -> int:

@@ -5,6 +5,7 @@ Consumers are called as the worker calls them: ``function(**message, **path_grou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
+from channels_core.context import handling_message
 from channels_core.decorators import BINDINGS_ATTRIBUTE, consumer
 from channels_core.registry import Registry
 from channels_core.sessions import (
@@ -59,6 +61,12 @@ def keepalive(send_channel: str = SOCKET, path: str = CHAT_PATH) -> dict[str, An
 
 def disconnect(send_channel: str = SOCKET, order: int = 2, path: str = CHAT_PATH) -> dict[str, Any]:
     return {"send_channel": send_channel, "path": path, "code": 1000, "order": order}
+
+
+def disconnected(function: Callable[..., Any], send_channel: str = SOCKET, order: int = 2) -> Any:
+    """Call ``function`` with a disconnect, as a worker does: knowing the message came from the disconnect channel."""
+    with handling_message("django.websocket.disconnect", "default"):
+        return function(**disconnect(send_channel, order))
 
 
 def record(**kwargs: Any) -> dict[str, Any]:
@@ -191,7 +199,7 @@ def test_channel_session_lives_from_connect_to_disconnect() -> None:
     assert stored(SOCKET)
     ws_consumer(**keepalive())
     ws_consumer(**receive(order=1))
-    ws_consumer(**disconnect(order=2))
+    disconnected(ws_consumer, order=2)
     assert seen == [
         {},
         {"order 0": True},
@@ -201,6 +209,14 @@ def test_channel_session_lives_from_connect_to_disconnect() -> None:
     assert not stored(SOCKET)
     ws_consumer(**receive(order=3))  # a late message starts from nothing
     assert seen[-1] == {}
+
+
+def test_a_message_shaped_like_a_disconnect_on_another_channel_keeps_the_channel_session() -> None:
+    remember = channel_session(lambda channel_session, **kwargs: channel_session.update({"kept": True}))
+    remember(**connect())
+    with handling_message("chat.archive", "default"):  # same keys as a disconnect, but not one
+        channel_session(record)(**disconnect())
+    assert stored(SOCKET)
 
 
 def test_each_socket_has_its_own_channel_session() -> None:
@@ -214,7 +230,7 @@ def test_each_socket_has_its_own_channel_session() -> None:
     remember(**receive(OTHER_SOCKET, text="second"))
     assert remember(**keepalive(SOCKET)) == {"text": "first"}
     assert remember(**keepalive(OTHER_SOCKET)) == {"text": "second"}
-    remember(**disconnect(SOCKET))
+    disconnected(remember, SOCKET)
     assert not stored(SOCKET)
     assert remember(**keepalive(OTHER_SOCKET)) == {"text": "second"}
 
@@ -243,7 +259,7 @@ def test_channel_session_is_deleted_when_the_disconnect_consumer_raises() -> Non
 
     channel_session(lambda channel_session, **kwargs: channel_session.update({"step": 0}))(**connect())
     with pytest.raises(RuntimeError):
-        fails(**disconnect())
+        disconnected(fails)
     assert not stored(SOCKET)
 
 
@@ -287,8 +303,7 @@ def test_later_messages_of_the_socket_get_the_connecting_user(alice: User, alice
     at_connect = ws_consumer(**connect(cookie=alice_cookie))
     assert at_connect["user"] == alice
     assert at_connect["channel_session"][HTTP_SESSION_KEY_FIELD] == at_connect["session"].session_key
-    for message in (receive(), keepalive(), disconnect()):
-        got = ws_consumer(**message)
+    for got in (ws_consumer(**receive()), ws_consumer(**keepalive()), disconnected(ws_consumer)):
         assert got["user"] == alice
         assert got["session"].session_key == at_connect["session"].session_key
     assert not stored(SOCKET)

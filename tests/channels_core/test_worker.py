@@ -234,7 +234,11 @@ def test_unmatched_websocket_connect_is_closed(backend: InMemoryBackend, start_w
     reply = wait_until(
         lambda: backend.receive_inbox("!django.websocket.send.srv1"), what="a close on the socket's send channel"
     )
-    assert reply == [("!django.websocket.send.srv1.k3J9", {"close": True})]
+    assert reply == [
+        ("!django.websocket.send.srv1.k3J9", {"close": True}),
+        # Then the server hears that the connect was handled, so it would emit the socket's next message.
+        ("!django.websocket.send.srv1.handled", {"socket": "!django.websocket.send.srv1.k3J9", "order": 0}),
+    ]
     assert called("liveblog_connect") == []
 
 

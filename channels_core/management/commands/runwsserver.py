@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
 from channels_core.backends import get_backend
-from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval
+from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval, order_timeout
 
 
 def allowed_hosts() -> list[str]:
@@ -29,6 +29,7 @@ def websocket_server(alias: str = defaults.DEFAULT_ALIAS) -> WebSocketServer:
         allowed_origins=list(getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])),
         keepalive=keepalive_interval(),
         send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", 256)),
+        order_timeout=order_timeout(),
     )
 
 

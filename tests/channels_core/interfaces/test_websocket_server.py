@@ -7,16 +7,17 @@ closely at the messages one server emits, which is quicker without processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from channels_core.backends import BaseBackend, backend_from_config
 from channels_core.interfaces.websocket import WebSocketServer
+from channels_core.names import handled_channel_of
 from channels_core.testing import free_port, wait_until
 
 RECEIVE = "django.websocket.receive"
@@ -26,9 +27,9 @@ CAPACITY = 5
 class RunningServer:
     """A :class:`WebSocketServer` serving from a thread of its own until :meth:`stop`."""
 
-    def __init__(self, backend: BaseBackend) -> None:
+    def __init__(self, backend: BaseBackend, order_timeout: float | None = None) -> None:
         self.backend = backend
-        self.server = WebSocketServer(backend, allowed_hosts=["127.0.0.1"])
+        self.server = WebSocketServer(backend, allowed_hosts=["127.0.0.1"], order_timeout=order_timeout)
         self.port = free_port()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,13 +61,19 @@ def running() -> Iterator[RunningServer]:
     server.stop()
 
 
-def take(backend: BaseBackend, channel: str, count: int) -> list[dict[str, Any]]:
-    """``count`` messages from ``channel``, waiting for each."""
+def take(backend: BaseBackend, channel: str, count: int, report: bool = True) -> list[dict[str, Any]]:
+    """``count`` messages from ``channel``, waiting for each; each reported handled as a worker would, if ``report``."""
     taken = []
     for _ in range(count):
         received = backend.receive([channel], timeout=10)
         assert received is not None, f"only {len(taken)} of {count} messages came on {channel}"
-        taken.append(received[1])
+        message = received[1]
+        taken.append(message)
+        if report:
+            backend.send(
+                handled_channel_of(message["send_channel"]),
+                {"socket": message["send_channel"], "order": message["order"]},
+            )
     return taken
 
 
@@ -81,21 +88,58 @@ def test_a_sockets_frames_are_emitted_in_order_with_their_order_numbers(running:
     assert {frame["send_channel"] for frame in frames} == {connect_message["send_channel"]}
 
 
-def test_a_flood_that_fills_the_receive_channel_closes_that_socket_with_1013(running: RunningServer) -> None:
-    with running.connect() as flooder:
-        for n in range(CAPACITY + 1):
-            flooder.send(f"frame {n}")  # the last one finds the channel full
-        with pytest.raises(ConnectionClosed) as closed:
-            flooder.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
-    # Nothing was lost that was accepted, and the server still serves once workers catch up.
-    assert [frame["text"] for frame in take(running.backend, RECEIVE, CAPACITY)] == [
-        f"frame {n}" for n in range(CAPACITY)
-    ]
-    disconnect = wait_until(
-        lambda: running.backend.receive(["django.websocket.disconnect"]), what="the flooder's disconnect"
-    )
-    assert disconnect[1]["code"] == 1013
+def test_a_sockets_next_message_waits_until_the_previous_one_is_handled(running: RunningServer) -> None:
     with running.connect() as client:
+        client.send("first")
+        client.send("second")
+        take(running.backend, "django.websocket.connect", 1)
+        (first,) = take(running.backend, RECEIVE, 1, report=False)
+        # The second frame stays with the server while the first is being handled...
+        with running.connect() as other:
+            take(running.backend, "django.websocket.connect", 1)
+            other.send("another socket is not held up")
+            assert take(running.backend, RECEIVE, 1)[0]["text"] == "another socket is not held up"
+        assert running.backend.receive([RECEIVE], timeout=0) is None
+        # ... and comes once a worker says the first was handled.
+        running.backend.send(handled_channel_of(first["send_channel"]), {"socket": first["send_channel"], "order": 1})
+        assert take(running.backend, RECEIVE, 1)[0]["text"] == "second"
+
+
+def test_a_message_never_reported_handled_holds_its_socket_up_only_until_the_order_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = backend_from_config({"BACKEND": "channels_core.backends.memory.InMemoryBackend"})
+    server = RunningServer(backend, order_timeout=0.2)
+    try:
+        with server.connect() as client:
+            client.send("lost")
+            client.send("next")
+            take(backend, "django.websocket.connect", 1)
+            take(backend, RECEIVE, 1, report=False)  # as if its worker died
+            assert take(backend, RECEIVE, 1)[0]["text"] == "next"
+    finally:
+        server.stop()
+    assert "not reported handled within 0.2 s" in caplog.text
+
+
+def test_a_full_receive_channel_closes_the_socket_that_found_it_full_with_1013(running: RunningServer) -> None:
+    # One socket has one message in flight at a time, so it takes several sockets to fill the channel.
+    with contextlib.ExitStack() as open_sockets:
+        clients = [open_sockets.enter_context(running.connect()) for _ in range(CAPACITY + 1)]
+        take(running.backend, "django.websocket.connect", CAPACITY + 1)
+        for n, client in enumerate(clients):
+            client.send(f"frame {n}")
+        # Whichever socket came last found the channel full: only it is closed, with 1013.
+        disconnect = wait_until(
+            lambda: running.backend.receive(["django.websocket.disconnect"]),
+            what="the disconnect of the socket refused",
+        )[1]
+    assert disconnect["code"] == 1013
+    # Nothing was lost that was accepted, and the server still serves once workers catch up.
+    accepted = take(running.backend, RECEIVE, CAPACITY)
+    assert disconnect["send_channel"] not in {frame["send_channel"] for frame in accepted}
+    assert len({frame["text"] for frame in accepted}) == CAPACITY
+    with running.connect() as client:
+        take(running.backend, "django.websocket.connect", 1)
         client.send("after the flood")
         assert take(running.backend, RECEIVE, 1)[0]["text"] == "after the flood"
