@@ -33,3 +33,16 @@ DATABASES = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
 ROOT_URLCONF = "tests.urls"
+
+# A second channel backend, for `runworker --alias other`: the same Redis under another key prefix.
+if os.environ.get("TEST_OTHER_REDIS_URL"):
+    from config.settings import CHANNEL_BACKENDS
+
+    CHANNEL_BACKENDS = {
+        **CHANNEL_BACKENDS,
+        "other": {
+            "BACKEND": "channels_core.backends.redis.RedisBackend",
+            "HOSTS": [os.environ["TEST_OTHER_REDIS_URL"]],
+            "PREFIX": "other:",
+        },
+    }

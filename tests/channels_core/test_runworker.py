@@ -242,3 +242,35 @@ def test_filters_that_leave_nothing_are_an_error(private_redis: RedisServer) -> 
     result = run_manage("runworker", "--only-channels", "nothing.*", env={"REDIS_URL": private_redis.url})
     assert result.returncode != 0
     assert "the filters leave none of" in result.stderr
+
+
+def test_a_worker_on_another_alias_replies_through_that_alias(tmp_path: Path, private_redis: RedisServer) -> None:
+    other_config = {"BACKEND": "channels_core.backends.redis.RedisBackend", "HOSTS": [private_redis.url]}
+    setup = WorkerSetup(
+        tmp_path,
+        {**other_config, "PREFIX": "other:"},
+        {"REDIS_URL": private_redis.url, "TEST_OTHER_REDIS_URL": private_redis.url},
+    )
+    default = backend_from_config(other_config)  # the default alias: same Redis, prefix "channels:"
+    try:
+        setup.start_worker("--alias", "other", "--only-channels", "tests.echo")
+        reply_to = new_channel_name("!tests.reply")
+        # tests.echo replies with a plain Channel(reply_to).send(...), naming no alias.
+        setup.backend.send("tests.echo", {"reply_to": reply_to, "text": "through other"})
+        reply = wait_until(lambda: setup.backend.receive_inbox("!tests.reply"), what="the reply on the other alias")
+        assert reply == [(reply_to, {"text": "through other"})]
+        assert default.receive_inbox("!tests.reply") == []
+    finally:
+        setup.stop()
+        default.close()
+
+
+def test_overlapping_patterns_are_tried_in_definition_order(redis_setup: WorkerSetup) -> None:
+    redis_setup.start_worker("--only-channels", "tests.overlap")
+    redis_setup.backend.send("tests.overlap", {"path": "/overlap/special/"})
+    redis_setup.backend.send("tests.overlap", {"path": "/overlap/other/"})
+    wait_until(lambda: len(redis_setup.records.lines()) == 2, what="both messages consumed")
+    assert redis_setup.records.lines() == [
+        "overlap zz_defined_first /overlap/special/",
+        "overlap zz_defined_first /overlap/other/",
+    ]
