@@ -2,7 +2,7 @@
 
 A consumer is called with the message's keys, not with where the message came
 from. The worker records that here for the time the consumer runs, in a
-:class:`~contextvars.ContextVar` (as Django's ``asgiref.local`` carries a
+``contextvars.ContextVar`` (as Django's ``asgiref.local`` carries a
 request's state), so code below the consumer can ask instead of guessing::
 
     from channels_core.context import current_message
