@@ -6,6 +6,7 @@ processes can share the file.
 """
 
 import os
+import random
 import time
 
 from channels_core import Channel, Group
@@ -57,3 +58,29 @@ def echo_leave(send_channel, code, **kwargs):
     Group("echoers").discard(send_channel)
     if "TEST_RECORD_PATH" in os.environ:
         record(f"disconnect {code} {send_channel}")
+
+
+# /ordered/: per-socket ordering (tests/channels_core/interfaces/test_ordering.py). Each
+# record line starts with the socket's send_channel, so several sockets share the file.
+
+
+@consumer("django.websocket.connect", path=r"^/ordered/$")
+def ordered_connect(send_channel, query_string, **kwargs):
+    # The query string names the client, so the test can tell which send_channel is its own.
+    record(f"{send_channel} connect start {query_string}")
+    time.sleep(0.3)  # wait-ok: a connect that does work, so a receive handled too early shows
+    record(f"{send_channel} connect end")
+
+
+@consumer("django.websocket.receive", path=r"^/ordered/$")
+def ordered_receive(send_channel, text, **kwargs):
+    number = int(text)
+    record(f"{send_channel} receive {number}")
+    time.sleep(random.uniform(0, 0.01))  # wait-ok: uneven work, so parallel receives overtake
+    record(f"{send_channel} receive-done {number}")
+    Channel(send_channel).send(text=str(number))
+
+
+@consumer("django.websocket.disconnect", path=r"^/ordered/$")
+def ordered_disconnect(send_channel, **kwargs):
+    record(f"{send_channel} disconnect")
