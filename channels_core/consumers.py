@@ -4,6 +4,12 @@ Each ``django.wsgi.request`` message becomes a WSGI environ; Django's own
 WSGI handler runs it through the project's middleware and URLs, exactly as
 under any WSGI server; the response goes back as messages on the request's
 ``send_channel``.
+
+Before it runs Django, the consumer makes sure the request may still start
+("Request deadlines" in ``docs/topics/design.rst``): not past its
+``deadline``, and only with its start ticket taken from ``start_channel``.
+A request that fails either check was (or will be) answered by the adapter
+without it; running it would make a 503 a lie, so it is dropped and logged.
 """
 
 from __future__ import annotations
@@ -19,8 +25,15 @@ from django.core.handlers.wsgi import WSGIHandler
 
 from .backends import get_backend
 from .decorators import consumer
-from .exceptions import ChannelFull
-from .http import CHUNK_SIZE, BodyReader, decode_body, environ_from_request, response_messages
+from .exceptions import BackendUnavailable, ChannelFull
+from .http import (
+    CHUNK_SIZE,
+    REQUEST_CHANNEL,
+    BodyReader,
+    decode_body,
+    environ_from_request,
+    response_messages,
+)
 from .messages import Message
 
 __all__ = ["http_request"]
@@ -29,6 +42,9 @@ logger = logging.getLogger("channels_core.http")
 
 #: Seconds to wait for the next chunk of a request body, or for room to send a response chunk.
 TRANSFER_TIMEOUT = 30.0
+#: Seconds past a request's deadline to wait for a body chunk: the adapter sends none after its
+#: deadline, but one sent just before it may still be on its way (or the clocks differ a little).
+DEADLINE_GRACE = 1.0
 
 
 @cache
@@ -37,19 +53,66 @@ def _django() -> WSGIHandler:
     return WSGIHandler()
 
 
-def _body_chunks(body_channel: str | None) -> Iterator[bytes]:
-    """The rest of a request body, chunk by chunk, as the interface server sends it."""
+def _body_chunks(body_channel: str | None, deadline: float | None) -> Iterator[bytes]:
+    """The rest of a request body, chunk by chunk, as the interface server sends it.
+
+    Raises:
+        OSError: the body will not be complete: the adapter abandoned it, or no
+            chunk came in time (Django turns it into ``UnreadablePostError``, so
+            a view never takes a truncated body for the whole one).
+    """
     if body_channel is None:
         return
     backend = get_backend()
     while True:
-        received = backend.receive([body_channel], timeout=TRANSFER_TIMEOUT)
+        wait = _chunk_wait(deadline)
+        received = backend.receive([body_channel], timeout=wait)
         if received is None:
-            raise OSError(f"request body incomplete: no chunk on {body_channel!r} for {TRANSFER_TIMEOUT} s")
+            raise OSError(f"request body incomplete: no chunk on {body_channel!r} for {wait:.1f} s")
         chunk = received[1]
+        if "abandoned" in chunk:
+            raise OSError(f"request body incomplete: the interface server abandoned it ({chunk['abandoned']})")
         yield decode_body(chunk["content"])
         if not chunk.get("more_content"):
             return
+
+
+def _chunk_wait(deadline: float | None) -> float:
+    """How long to wait for the next body chunk: the adapter sends none after the request's deadline."""
+    if deadline is None:
+        return TRANSFER_TIMEOUT
+    return min(TRANSFER_TIMEOUT, max(0.0, deadline - time.time()) + DEADLINE_GRACE)
+
+
+def _may_start(request: Message, start_channel: str | None, deadline: float | None) -> bool:
+    """Whether this worker may run the request: before its deadline, and holding its start ticket.
+
+    The deadline is checked first because it is free: past it, the adapter has
+    stopped waiting (or died), and the ticket is left for the adapter to take
+    back (so it can answer an honest 503). Taking the ticket is one
+    non-blocking receive; the backend hands it to exactly one taker, so either
+    this worker runs the request or the adapter has answered without it.
+    A message without these keys (from an older adapter) is run as before.
+    """
+    what = f"{request.get('method')} {request.get('path')}"
+    if deadline is not None and (late := time.time() - deadline) > 0:
+        logger.warning("%s dropped, not started: its deadline passed %.1f s ago", what, late)
+        return False
+    if start_channel is None:
+        return True
+    try:
+        ticket = get_backend().receive([start_channel], timeout=0)
+    except BackendUnavailable as error:
+        logger.warning("%s dropped, not started: could not take its start ticket: %s", what, error)
+        return False
+    if ticket is None:
+        logger.warning(
+            "%s dropped, not started: its start ticket on %s is gone (the interface server answered without it)",
+            what,
+            start_channel,
+        )
+        return False
+    return True
 
 
 def _send_waiting_for_room(channel: str, message: Message) -> None:
@@ -67,10 +130,19 @@ def _send_waiting_for_room(channel: str, message: Message) -> None:
             pause = min(pause * 2, 0.5)
 
 
-@consumer("django.wsgi.request")
-def http_request(send_channel: str, body: str, body_channel: str | None = None, **request: Any) -> None:
-    """Run Django for one HTTP request and send the response back in pieces."""
-    stream = io.BufferedReader(BodyReader(decode_body(body), _body_chunks(body_channel)), CHUNK_SIZE)
+@consumer(REQUEST_CHANNEL)
+def http_request(
+    send_channel: str,
+    body: str,
+    body_channel: str | None = None,
+    start_channel: str | None = None,
+    deadline: float | None = None,
+    **request: Any,
+) -> None:
+    """Run Django for one HTTP request and send the response back in pieces, unless it may not start."""
+    if not _may_start(request, start_channel, deadline):
+        return
+    stream = io.BufferedReader(BodyReader(decode_body(body), _body_chunks(body_channel, deadline)), CHUNK_SIZE)
     environ = environ_from_request(request, stream)
     started: list[Any] = []
 

@@ -5,12 +5,19 @@ worker turns that message back into a WSGI environ for Django, and Django's
 response into messages on the request's response channel (DESIGN.md §4)::
 
     request:  send_channel, method, scheme, path, query_string, headers,
-              body (base64), body_channel (when more chunks follow), client, server
-    chunk:    content (base64), more_content
+              body (base64), body_channel (when more chunks follow), client, server,
+              start_channel, deadline
+    chunk:    content (base64), more_content, abandoned (only on a body given up)
     response: status, headers, content (base64), more_content
 
 Bodies travel in chunks of :data:`CHUNK_SIZE` bytes so that every message,
 base64 and all, stays under the 1 MiB limit.
+
+``start_channel`` and ``deadline`` make a 503 tell the truth ("Request
+deadlines" in ``docs/topics/design.rst``): the adapter puts one
+:data:`START_TICKET` on ``start_channel`` before the request, and a worker
+runs the request only if it takes that ticket, before ``deadline``; an
+adapter that gives up takes the ticket back, so exactly one of the two gets it.
 """
 
 from __future__ import annotations
@@ -23,14 +30,28 @@ from typing import IO, Any
 from .messages import Message
 
 __all__ = [
+    "BODY_CHANNEL_PREFIX",
     "CHUNK_SIZE",
+    "REQUEST_CHANNEL",
+    "START_CHANNEL_PREFIX",
+    "START_TICKET",
     "BodyReader",
+    "abandoned_chunk",
     "decode_body",
     "encode_body",
     "environ_from_request",
     "request_message",
     "response_messages",
 ]
+
+#: The channel the WSGI adapter sends requests on, and workers take them from.
+REQUEST_CHANNEL = "django.wsgi.request"
+#: A request's start ticket waits on a fresh channel below this name (``django.wsgi.start.<id>``).
+START_CHANNEL_PREFIX = "django.wsgi.start"
+#: The rest of a body beyond its first chunk travels on a fresh channel below this name.
+BODY_CHANNEL_PREFIX = "django.wsgi.body"
+#: The message on ``start_channel``: what matters is who takes it, not what it holds.
+START_TICKET: Message = {}
 
 #: Raw bytes per body message: base64 makes it 4/3 larger, leaving room for the other keys.
 CHUNK_SIZE = 512 * 1024
@@ -53,9 +74,20 @@ def _wsgi_text(environ: dict[str, Any], key: str, default: str = "") -> str:
 
 
 def request_message(
-    environ: dict[str, Any], send_channel: str, body: bytes, body_channel: str | None = None
+    environ: dict[str, Any],
+    send_channel: str,
+    body: bytes,
+    body_channel: str | None = None,
+    start_channel: str | None = None,
+    deadline: float | None = None,
 ) -> Message:
-    """The ``django.wsgi.request`` message for a WSGI request whose body starts with ``body``."""
+    """The ``django.wsgi.request`` message for a WSGI request whose body starts with ``body``.
+
+    Args:
+        start_channel: where the request's :data:`START_TICKET` waits for the worker that runs it.
+        deadline: when the adapter stops waiting, in seconds since the epoch
+            (a wall clock, since the worker may run on another machine).
+    """
     headers = [
         [_UNPREFIXED.get(key) or key[5:].replace("_", "-").lower(), _wsgi_text(environ, key)]
         for key in environ
@@ -74,7 +106,21 @@ def request_message(
     }
     if body_channel is not None:
         message["body_channel"] = body_channel
+    if start_channel is not None:
+        message["start_channel"] = start_channel
+    if deadline is not None:
+        message["deadline"] = deadline
     return message
+
+
+def abandoned_chunk(reason: str) -> Message:
+    """The last message on a ``body_channel`` whose body will not be complete: the reader must fail, not wait.
+
+    The adapter sends it when it gives up on a request a worker has started
+    before the whole body was sent (body over the limit, channel full, client
+    gone, deadline passed), so the view never sees a truncated body as whole.
+    """
+    return {"content": "", "more_content": False, "abandoned": reason}
 
 
 def _latin1(text: str) -> str:

@@ -10,5 +10,6 @@ urlpatterns = [
     path("tests/stream/", views.stream),
     path("tests/slow/", views.slow),
     path("tests/whoami/", views.whoami),
+    path("tests/write-row/", views.write_row),
     path("", include("config.urls")),
 ]

@@ -8,6 +8,22 @@ from pathlib import Path
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chat.models import Message, Room
+
+
+def record(line: str) -> None:
+    """Append a line to the stack's record file, when the test gave one."""
+    if "TEST_RECORD_PATH" in os.environ:
+        with open(os.environ["TEST_RECORD_PATH"], "a") as file:
+            file.write(line + "\n")
+
+
+def wait_for_flag(flag: Path) -> None:
+    """Wait (at most 30 s) until the test creates ``flag``."""
+    deadline = time.monotonic() + 30
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # wait-ok: the view waits for the test's flag, with a deadline
+
 
 @csrf_exempt
 def upload(request: HttpRequest) -> JsonResponse:
@@ -35,21 +51,33 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
 
     def pieces():
         yield b"first piece\n"
-        deadline = time.monotonic() + 30
-        while not flag.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait-ok: the view waits for the test's flag, with a deadline
+        wait_for_flag(flag)
         yield b"second piece\n"
 
     return StreamingHttpResponse(pieces(), content_type="text/plain")
 
 
 def slow(request: HttpRequest) -> HttpResponse:
-    if "TEST_RECORD_PATH" in os.environ:
-        with open(os.environ["TEST_RECORD_PATH"], "a") as file:
-            file.write(f"slow {os.getpid()}\n")
+    record(f"slow {os.getpid()}")
     time.sleep(float(request.GET.get("seconds", "1")))  # wait-ok: requests in flight for the kill test
     return HttpResponse(f"served by {os.getpid()}")
 
 
 def whoami(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"{request.user.get_username() or 'anonymous'} {os.getpid()}")
+
+
+@csrf_exempt
+def write_row(request: HttpRequest) -> HttpResponse:
+    """A POST with an effect: save a chat message whose text is the form's ``text`` (a row to look for).
+
+    It records ``started <text> <pid>`` first; with ``?flag=<path>`` it then
+    waits for that file, so a test can pause the worker inside the view.
+    """
+    text = request.POST["text"]
+    record(f"started {text} {os.getpid()}")
+    if "flag" in request.GET:
+        wait_for_flag(Path(request.GET["flag"]))
+    room, _ = Room.objects.get_or_create(slug="deadlines", defaults={"title": "Deadlines"})
+    Message.objects.create(room=room, author="tests", text=text)
+    return HttpResponse(f"wrote {text}")
