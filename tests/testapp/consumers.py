@@ -84,3 +84,17 @@ def ordered_receive(send_channel, text, **kwargs):
 @consumer("django.websocket.disconnect", path=r"^/ordered/$")
 def ordered_disconnect(send_channel, **kwargs):
     record(f"{send_channel} disconnect")
+
+
+# Two patterns that both match /overlap/special/: the one defined first runs
+# (its name sorts last, so an alphabetical dispatch would pick the other).
+
+
+@consumer("tests.overlap", path=r"^/overlap/")
+def zz_defined_first(path, **kwargs):
+    record(f"overlap zz_defined_first {path}")
+
+
+@consumer("tests.overlap", path=r"^/overlap/special/$")
+def aa_defined_second(path, **kwargs):
+    record(f"overlap aa_defined_second {path}")
