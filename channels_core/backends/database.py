@@ -7,19 +7,42 @@ modest traffic.
 
 Entries are claimed by deleting their rows in one statement (``DELETE ...
 RETURNING``; on PostgreSQL the rows are picked with ``FOR UPDATE SKIP
-LOCKED``), so two receivers never get the same one. A send made inside a
-``transaction.atomic()`` block is part of that transaction.
+LOCKED``), so two receivers never get the same one.
+
+**A send inside the caller's transaction** (a ``transaction.atomic()``
+block on the backend's database) is part of that transaction: its row is
+written with the caller's, so a receiver gets the message once the caller
+commits and never if it rolls back. The send leaves the transaction as it
+found it: it does not change ``synchronous_commit``, and it holds no lock
+past its own statements. So capacity is exact for sends outside a
+transaction, while a send inside one does not count the messages other
+still-open transactions have sent to the same queue (it cannot see them):
+a queue may go over its capacity by those. Waiting for them instead would
+stall every sender to the queue until the slowest transaction commits.
+
+**An outage** (the server down or restarting, a lost connection, a lock
+timeout such as SQLite's "database is locked") raises
+:exc:`~channels_core.exceptions.BackendUnavailable` naming the database
+alias, from every public method. Outside a caller's transaction the failed
+connection is closed, so the next call reconnects once the server is back;
+inside one it is left to the caller, whose transaction is lost anyway. A
+failed send is never retried (a retried send whose commit did reach the
+server would deliver twice).
 """
 
 from __future__ import annotations
 
+import contextlib
+import select
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .. import defaults
+from ..exceptions import BackendUnavailable
 from ..models import GroupMember, QueuedMessage
 from .base import BaseBackend, Entry
 
@@ -40,12 +63,24 @@ _CLAIM = (
 )
 _ROW_LOCKS = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
 
+# Expired rows; rows another sweep (or a claim) has locked are left to it, so
+# two processes sweeping at once never wait for, or deadlock with, each other.
+_SWEEP = "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires <= %s{lock})"
+
 # Insert unless the queue holds `capacity` live entries (counting at most that
 # many rows keeps a send cheap however long the queue).
 _PUSH = (
     "INSERT INTO {table} (queue, channels, payload, expires) SELECT %s, %s, %s, %s"
     " WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE queue = %s AND expires > %s LIMIT %s) AS live) < %s"
 )
+
+# PostgreSQL: one lock per queue serialises its senders, so each counts the
+# entries the one before it added. Transaction-level in the backend's own
+# transaction (released by its commit, which makes the entry visible);
+# session-level inside the caller's, released right after the insert.
+_LOCK_OWN_TRANSACTION = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext(%s))"
+_LOCK = "SELECT pg_advisory_lock(hashtext(%s))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%s))"
 
 
 class DatabaseBackend(BaseBackend):
@@ -78,85 +113,161 @@ class DatabaseBackend(BaseBackend):
     def _members(self) -> Any:
         return GroupMember.objects.using(self.database)
 
-    def _sweep(self, now: float) -> None:
-        """Reclaim expired rows, at most once per ``SWEEP_INTERVAL`` in this process."""
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[BaseDatabaseWrapper]:
+        """This thread's connection to the database; a failure in the block raises :exc:`BackendUnavailable`.
+
+        A connection that failed is closed unless it is in the caller's
+        transaction (closing it would not save that transaction, and the
+        caller's ``atomic()`` block expects to end it), so the next call
+        reconnects once the server is back.
+        """
+        connection = connections[self.database]
+        try:
+            if not _in_callers_transaction(connection) and _closed_by_server(connection):
+                connection.close()  # nothing was sent on it: reconnecting is safe, even for a send
+            yield connection
+        except (OperationalError, InterfaceError) as error:
+            if not _in_callers_transaction(connection):
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
+            raise BackendUnavailable(f"database {self.database!r} is unavailable: {_one_line(error)}") from error
+
+    def _sweep(self, connection: BaseDatabaseWrapper, now: float) -> None:
+        """Reclaim expired rows, at most once per ``SWEEP_INTERVAL`` in this process, in a transaction of its own."""
         if now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_INTERVAL
-        self._messages().filter(expires__lte=now).delete()
-        self._members().filter(expires__lte=now).delete()
-
-    def _lock_queue(self, queue: str) -> None:
-        """On PostgreSQL: serialise senders to one queue, so capacity is exact, and commit without waiting.
-
-        Delivery is at most once anyway, so a message need not survive a
-        database crash: not waiting for the commit to reach the disk makes a
-        send several times faster. Other writes of the transaction wait as usual
-        if they ask for it; this setting ends with the transaction.
-        """
-        if self._vendor == "postgresql":
-            with connections[self.database].cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext(%s))",
-                    [queue],
-                )
+        with connection.cursor() as cursor:
+            for model in (QueuedMessage, GroupMember):
+                table = connection.ops.quote_name(model._meta.db_table)
+                cursor.execute(_SWEEP.format(table=table, lock=_ROW_LOCKS[self._vendor]), [now])
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
+        with self._connection() as connection:
+            if _in_callers_transaction(connection):
+                # A savepoint: a failed insert leaves the caller's transaction usable, and the lock releasable.
+                with self._locked_for_the_statement(connection, queue), transaction.atomic(using=self.database):
+                    return self._insert(connection, queue, channels, payload, capacity)
+            self._sweep(connection, time.time())
+            with transaction.atomic(using=self.database):
+                if self._vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute(_LOCK_OWN_TRANSACTION, [queue])
+                return self._insert(connection, queue, channels, payload, capacity)
+
+    @contextlib.contextmanager
+    def _locked_for_the_statement(self, connection: BaseDatabaseWrapper, queue: str) -> Iterator[None]:
+        """On PostgreSQL, inside the caller's transaction: hold the queue's lock for the block only.
+
+        A transaction-level lock would last until the caller commits, and
+        every other sender to the queue would wait for that.
+        """
+        if self._vendor != "postgresql":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK, [queue])
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(_UNLOCK, [queue])
+
+    def _insert(
+        self, connection: BaseDatabaseWrapper, queue: str, channels: Sequence[str], payload: bytes, capacity: int
+    ) -> bool:
+        """Add the entry unless ``queue`` holds ``capacity`` live ones; ``False`` if it was full."""
         now = time.time()
-        connection = connections[self.database]
-        with transaction.atomic(using=self.database), connection.cursor() as cursor:
-            self._sweep(now)
-            self._lock_queue(queue)
+        with connection.cursor() as cursor:
             cursor.execute(
                 _PUSH.format(table=connection.ops.quote_name(QueuedMessage._meta.db_table)),
                 [
-                    queue,
-                    SEPARATOR.join(channels),
-                    payload.decode(),
-                    now + self.expiry_for(queue),
-                    queue,
-                    now,
-                    capacity,
-                    capacity,
+                    *(queue, SEPARATOR.join(channels), payload.decode(), now + self.expiry_for(queue)),
+                    *(queue, now, capacity, capacity),
                 ],
             )
             return bool(cursor.rowcount == 1)
 
     def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
-        connection = connections[self.database]
-        sql = _CLAIM.format(
-            table=connection.ops.quote_name(QueuedMessage._meta.db_table),
-            queues=", ".join(["%s"] * len(queues)),
-            lock=_ROW_LOCKS[self._vendor],
-        )
         deadline = time.monotonic() + timeout
         pause = 0.005
-        while True:
-            with transaction.atomic(using=self.database), connection.cursor() as cursor:
-                if self._vendor == "postgresql":
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")  # as in _lock_queue
-                cursor.execute(sql, [*queues, time.time(), limit])
-                rows = sorted(cursor.fetchall())
-            if rows:
-                return [(channels.split(SEPARATOR), payload.encode()) for _, _, channels, payload in rows]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            time.sleep(min(pause, remaining))
-            pause = min(pause * 2, self.poll_interval)
+        with self._connection() as connection:
+            sql = _CLAIM.format(
+                table=connection.ops.quote_name(QueuedMessage._meta.db_table),
+                queues=", ".join(["%s"] * len(queues)),
+                lock=_ROW_LOCKS[self._vendor],
+            )
+            while True:
+                rows = self._claim(connection, sql, [*queues, time.time(), limit])
+                if rows:
+                    return [(channels.split(SEPARATOR), payload.encode()) for _, _, channels, payload in rows]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, self.poll_interval)
+
+    def _claim(self, connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Delete and return the rows ``sql`` picks, oldest first.
+
+        In the backend's own transaction on PostgreSQL, the commit does not
+        wait for the disk: delivery is at most once anyway, so a claim need
+        not survive a database crash. The caller's transaction is left as it is.
+        """
+        own_transaction = not _in_callers_transaction(connection)
+        with transaction.atomic(using=self.database), connection.cursor() as cursor:
+            if own_transaction and self._vendor == "postgresql":
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(sql, params)
+            return sorted(cursor.fetchall())
 
     def _group_add(self, group: str, channel: str) -> None:
         member = GroupMember(group=group, channel=channel, expires=time.time() + self.group_expiry)
-        self._members().bulk_create(
-            [member], update_conflicts=True, unique_fields=["group", "channel"], update_fields=["expires"]
-        )
+        with self._connection():
+            self._members().bulk_create(
+                [member], update_conflicts=True, unique_fields=["group", "channel"], update_fields=["expires"]
+            )
 
     def _group_discard(self, group: str, channel: str) -> None:
-        self._members().filter(group=group, channel=channel).delete()
+        with self._connection():
+            self._members().filter(group=group, channel=channel).delete()
 
     def _group_channels(self, group: str) -> list[str]:
-        return list(self._members().filter(group=group, expires__gt=time.time()).values_list("channel", flat=True))
+        with self._connection():
+            return list(self._members().filter(group=group, expires__gt=time.time()).values_list("channel", flat=True))
 
     def flush(self) -> None:
-        self._messages().all().delete()
-        self._members().all().delete()
+        with self._connection():
+            self._messages().all().delete()
+            self._members().all().delete()
+
+
+def _in_callers_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """Whether a transaction the backend did not open is in progress: an ``atomic()`` block, or autocommit off."""
+    return connection.in_atomic_block or (connection.connection is not None and not connection.autocommit)
+
+
+def _closed_by_server(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the server hung up on an idle PostgreSQL connection (it was restarted), so a query would fail.
+
+    A server that shuts down says so to its idle clients and closes their
+    sockets; either makes the socket readable while no query is running.
+    """
+    raw = connection.connection
+    if raw is None or connection.vendor != "postgresql":
+        return False
+    try:
+        fd = int(raw.fileno())
+    except Exception:  # the driver's own error: it has no socket left
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _one_line(error: Exception) -> str:
+    """The driver's message on one line (libpq's span several), for one log line per error."""
+    return " ".join(str(error).split())
