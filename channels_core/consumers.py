@@ -23,7 +23,8 @@ from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler
 
-from .backends import get_backend
+from .backends import BaseBackend, get_backend
+from .context import current_alias
 from .decorators import consumer
 from .exceptions import BackendUnavailable, ChannelFull
 from .http import (
@@ -47,6 +48,11 @@ TRANSFER_TIMEOUT = 30.0
 DEADLINE_GRACE = 1.0
 
 
+def _backend() -> BaseBackend:
+    """The backend the request came through: its ticket, body and response are all there."""
+    return get_backend(current_alias())
+
+
 @cache
 def _django() -> WSGIHandler:
     """Django's WSGI handler, built once per process (it loads the middleware)."""
@@ -63,7 +69,7 @@ def _body_chunks(body_channel: str | None, deadline: float | None) -> Iterator[b
     """
     if body_channel is None:
         return
-    backend = get_backend()
+    backend = _backend()
     while True:
         wait = _chunk_wait(deadline)
         received = backend.receive([body_channel], timeout=wait)
@@ -101,7 +107,7 @@ def _may_start(request: Message, start_channel: str | None, deadline: float | No
     if start_channel is None:
         return True
     try:
-        ticket = get_backend().receive([start_channel], timeout=0)
+        ticket = _backend().receive([start_channel], timeout=0)
     except BackendUnavailable as error:
         logger.warning("%s dropped, not started: could not take its start ticket: %s", what, error)
         return False
@@ -121,7 +127,7 @@ def _send_waiting_for_room(channel: str, message: Message) -> None:
     pause = 0.01
     while True:
         try:
-            get_backend().send(channel, message)
+            _backend().send(channel, message)
             return
         except ChannelFull:
             if time.monotonic() > deadline:
