@@ -202,7 +202,8 @@ class _Exchange:
         """
         self._sent = True
         ticket, request = self.backend.send_many([(self.start_channel, START_TICKET), (REQUEST_CHANNEL, message)])
-        self._stored = True if request is None else None if isinstance(request, BackendUnavailable) else False
+        # A send the backend refused stored nothing; one that failed on the way may have stored it.
+        self._stored = None if isinstance(request, BackendUnavailable) else request is None
         for error in (ticket, request):
             if error is not None:
                 raise _refusal(error)
@@ -256,12 +257,8 @@ class _Exchange:
             return
         try:
             self.backend.send(self.body_channel, abandoned_chunk(str(refused)))
-        except ChannelsError as error:
-            logger.warning(
-                "could not tell the worker that the body on %s was abandoned (it waits until the deadline): %s",
-                self.body_channel,
-                error,
-            )
+        except ChannelsError as error:  # the worker's reader then gives up at the deadline
+            logger.warning("could not mark the body on %s abandoned: %s", self.body_channel, error)
 
 
 class WsgiAdapter:
