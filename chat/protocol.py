@@ -24,6 +24,10 @@ from channels_core import Channel
 
 from .models import MAX_LENGTH
 
+#: The longest frame worth parsing. In JSON, one character of a message takes
+#: at most 12 (an emoji written as two escapes, "\ud83d\ude00"); the rest is
+#: room for the keys. A longer frame cannot hold a valid message.
+MAX_FRAME_LENGTH = 12 * MAX_LENGTH + 1000
 #: At most this many messages...
 RATE_COUNT = 5
 #: ...per this many seconds, per person and room; more is flooding.
@@ -40,10 +44,21 @@ class ClientError(Exception):
 
 
 def parse(text: str | None) -> str:
-    """The text of a valid chat message, or a ClientError saying what is wrong."""
+    """The text of a valid chat message, or a ClientError saying what is wrong.
+
+    A frame is untrusted: whatever it holds (not JSON, JSON nested thousands
+    deep, the wrong shape, characters no database stores), the sender gets an
+    error reply, never a traceback in the worker's log.
+    """
+    if not isinstance(text, str):  # a binary frame (None here): the page only sends text
+        raise ClientError("bad-json", "Messages must be JSON text, not binary.")
+    if len(text) > MAX_FRAME_LENGTH:  # cannot hold a valid message: not worth parsing
+        raise ClientError("too-long", f"Messages are at most {MAX_LENGTH} characters; this one has {len(text):,}.")
     try:
-        data = json.loads(text or "")
-    except ValueError:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        # ValueError: not JSON. RecursionError: JSON nested deeper than Python's
+        # stack allows ("[[[[..." 10,000 levels deep is only 20,000 characters).
         raise ClientError("bad-json", "Messages must be JSON.") from None
     if not isinstance(data, dict) or data.get("type") != "message":
         raise ClientError("unknown-type", "Only messages of type 'message' can be sent.")
@@ -52,7 +67,23 @@ def parse(text: str | None) -> str:
         raise ClientError("empty", "Type something first.")
     if len(said) > MAX_LENGTH:
         raise ClientError("too-long", f"Messages are at most {MAX_LENGTH} characters; this one has {len(said)}.")
+    if not storable(said):
+        raise ClientError("bad-json", "Messages must be text; this one holds characters that cannot be stored.")
     return said.strip()
+
+
+def storable(said: str) -> bool:
+    """Whether a database can store ``said``.
+
+    JSON can spell characters that are not text: a lone surrogate (``"\\ud800"``
+    has no UTF-8 encoding, so SQLite refuses it) or NUL (``"\\u0000"``, which
+    PostgreSQL refuses).
+    """
+    try:
+        said.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in said
 
 
 def check_rate(said_lately: int) -> None:

@@ -159,6 +159,7 @@ CHANNEL_BACKENDS = {
 # The thumbnailer demo's upload limits (the WSGI adapter carries up to CHANNELS_MAX_REQUEST_BODY).
 THUMBNAILER_MAX_UPLOAD = int(os.environ.get("THUMBNAILER_MAX_UPLOAD", str(20 * 1024 * 1024)))
 THUMBNAILER_MAX_PIXELS = int(os.environ.get("THUMBNAILER_MAX_PIXELS", str(40_000_000)))
+THUMBNAILER_MAX_ATTEMPTS = int(os.environ.get("THUMBNAILER_MAX_ATTEMPTS", "3"))  # messages per image, then it fails
 # Uploaded files through Django itself: fine for development; nginx serves them in compose.
 SERVE_MEDIA = env_flag("SERVE_MEDIA", DEBUG)
 

@@ -7,4 +7,4 @@ from .models import Image
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["title", "status", "created"]
     list_filter = ["status"]
-    readonly_fields = ["original", "small", "large", "status", "reason"]
+    readonly_fields = ["original", "small", "large", "status", "reason", "attempts"]

@@ -5,7 +5,8 @@ Delivery is at most once, so the message may be lost (a worker killed while
 holding it, a backend restart): the image then stays *pending*, and
 ``manage.py resubmit_thumbnails`` sends it again. That is safe because this
 consumer is idempotent: a finished image is left alone, and a rerun replaces
-files instead of adding more.
+files instead of adding more. A file Pillow cannot decode makes the image
+*failed* at once, so only a lost message leaves it pending.
 """
 
 import logging
@@ -19,6 +20,9 @@ from .models import GALLERY, Image
 
 logger = logging.getLogger(__name__)
 
+#: What the uploader reads when their image cannot be decoded (the details go to the log).
+UNREADABLE = "The image could not be read: it is damaged, or some of its data (its EXIF, say) is."
+
 
 @consumer("thumbnailer.create")
 def make_thumbnails(image_id, **kwargs):
@@ -27,9 +31,12 @@ def make_thumbnails(image_id, **kwargs):
         return  # deleted meanwhile, or a resubmission of finished work
     try:
         thumbnails.make(image)
-    except OSError as error:  # Pillow's error for files it cannot decode
-        logger.warning("thumbnails of image %s failed: %s", image.pk, error)
-        image.status, image.reason = Image.Status.FAILED, f"The image could not be read: {error}"
+    except thumbnails.DECODING_ERRORS as error:
+        # A file the form let through but Pillow cannot decode after all (or, for
+        # an OSError, a storage that cannot read it). Sending it again would not
+        # help: the image fails, and one line in the log says why (no traceback).
+        logger.warning("thumbnails of image %s failed: %s: %s", image.pk, type(error).__name__, error)
+        image.status, image.reason = Image.Status.FAILED, UNREADABLE
     else:
         image.status, image.reason = Image.Status.DONE, ""
     image.save()

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 
 from channels_core.messages import format_size
 
+from .thumbnails import DECODING_ERRORS
+
 #: Pillow's format name → the extension stored files get.
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 
@@ -34,11 +36,12 @@ class UploadForm(forms.Form):
                     if image_format not in ALLOWED_FORMATS:
                         raise ValidationError(f"{image_format} images are not accepted; send JPEG, PNG, GIF or WebP.")
                     image.load()  # decodes every pixel: a truncated file fails here, not in the worker
+                    image.getexif()  # the worker reads it to turn the photo upright: a broken one fails here too
         except (PIL.Image.DecompressionBombWarning, PIL.Image.DecompressionBombError):
             raise ValidationError(self._too_many_pixels(None)) from None
         except PIL.UnidentifiedImageError:
             raise ValidationError("That file is not an image.") from None
-        except OSError:
+        except DECODING_ERRORS:  # Pillow raises more than OSError for a broken file
             raise ValidationError("That image is damaged or cut short; it cannot be read.") from None
         upload.seek(0)
         # The uploader's file name is kept as a title to show (escaped, like all text);

@@ -1,7 +1,9 @@
 """Uploaded images and the thumbnails a worker makes of them after the response."""
 
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from channels_core import Channel, Group
 
@@ -21,6 +23,9 @@ class Image(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     #: Why it failed, in words a person can read.
     reason = models.CharField(max_length=300, blank=True)
+    #: How many times a worker was asked for the thumbnails: once at upload, then once
+    #: per resubmission. ``resubmit_thumbnails`` gives up at THUMBNAILER_MAX_ATTEMPTS.
+    attempts = models.PositiveSmallIntegerField(default=0)
     small = models.FileField(upload_to="thumbnails/", blank=True)
     large = models.FileField(upload_to="thumbnails/", blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -36,7 +41,11 @@ class Image(models.Model):
         return reverse("thumbnailer:detail", args=[self.pk])
 
     def request_thumbnails(self) -> None:
-        """Ask a worker to make the thumbnails: one message, after the response is on its way."""
+        """Ask a worker to make the thumbnails (one message), and count the attempt."""
+        # Counted by the database (F), so two resubmissions at once both count. And
+        # ``updated`` restarts the clock that ``resubmit_thumbnails --older-than``
+        # reads: each attempt gets its full time before the next.
+        Image.objects.filter(pk=self.pk).update(attempts=F("attempts") + 1, updated=timezone.now())
         Channel("thumbnailer.create").send(image_id=self.pk)
 
     @property

@@ -1,6 +1,7 @@
 """Making thumbnails: the work that happens after the response, in a worker."""
 
 import io
+import struct
 
 import PIL.Image
 import PIL.ImageOps
@@ -8,6 +9,27 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from .models import SIZES, Image
+
+#: What Pillow raises for a file it cannot decode. A broken EXIF block, for one,
+#: is a SyntaxError ("not a TIFF file"), found only when the photo is turned
+#: upright. The list is Pillow's own: its fuzz tests expect OSError,
+#: SyntaxError, ValueError, MemoryError, NotImplementedError, OverflowError and
+#: DecompressionBombError, and while opening a file it treats IndexError,
+#: TypeError, KeyError, EOFError and struct.error as broken data too.
+DECODING_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    MemoryError,
+    NotImplementedError,
+    OverflowError,
+    PIL.Image.DecompressionBombError,
+    IndexError,
+    TypeError,
+    KeyError,
+    EOFError,
+    struct.error,
+)
 
 
 def make(image: Image) -> None:

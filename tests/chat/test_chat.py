@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from importlib import import_module
 
@@ -154,9 +155,20 @@ def test_what_is_said_is_stored_and_reaches_everyone(backend, lobby) -> None:
         (json.dumps({"type": "shout", "text": "hi"}), "unknown-type"),
         ("not json", "bad-json"),
         (json.dumps(["message", "hi"]), "unknown-type"),
+        ("null", "unknown-type"),
+        ('"message"', "unknown-type"),
+        # Nested deeper than Python's stack: json.loads raises RecursionError.
+        ("[" * 10_000 + "]" * 10_000, "bad-json"),
+        ('{"type": "message", "text": "hi", "more": ' + "[" * 10_000 + "]" * 10_000 + "}", "bad-json"),
+        ("1" * 5000, "bad-json"),  # an integer too long to convert: ValueError
+        # Valid JSON, but not text a database can store: a lone surrogate, a NUL.
+        ('{"type": "message", "text": "hi \\ud800"}', "bad-json"),
+        (json.dumps({"type": "message", "text": "hi \x00"}), "bad-json"),
+        # Far too long to hold a valid message: refused before it is parsed.
+        ("[" * 500_000, "too-long"),
     ],
 )
-def test_invalid_input_gets_an_error_to_the_sender_alone(backend, lobby, text: str, code: str) -> None:
+def test_invalid_input_gets_an_error_to_the_sender_alone(backend, lobby, caplog, text: str, code: str) -> None:
     ada, bob = Socket(backend, "ada", cookie_for(nickname="ada")), Socket(backend, "bob", cookie_for(nickname="bob"))
     ada.connect()
     bob.connect()
@@ -165,6 +177,19 @@ def test_invalid_input_gets_an_error_to_the_sender_alone(backend, lobby, text: s
     got = drain(backend)
     assert [(to, m["type"], m["code"]) for to, m in got] == [(ada.channel, "error", code)]
     assert not Message.objects.exists()
+    assert [record for record in caplog.records if record.exc_info] == [], "no traceback in the log"
+
+
+def test_a_binary_frame_gets_an_error_to_the_sender(backend, lobby) -> None:
+    """The page sends text frames only; a binary one (here not even UTF-8) comes as ``bytes``, without ``text``."""
+    ada = Socket(backend, "ada", cookie_for(nickname="ada"))
+    ada.connect()
+    drain(backend)
+    consumers.say(send_channel=ada.channel, path=PATH, bytes=base64.b64encode(b"\xff\xfe{").decode(), order=1,
+                  **_groups(PATH))  # fmt: skip
+    assert received(backend, ada.channel) == [
+        {"type": "error", "code": "bad-json", "error": "Messages must be JSON text, not binary."}
+    ]
 
 
 def test_flooding_is_refused_after_the_rate(backend, lobby) -> None:

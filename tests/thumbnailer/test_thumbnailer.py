@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
+import struct
+import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import PIL.Image
@@ -10,11 +14,12 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.utils import timezone
 
 from channels_core.backends import BaseBackend
 from thumbnailer import thumbnails
-from thumbnailer.consumers import make_thumbnails
-from thumbnailer.models import Image
+from thumbnailer.consumers import UNREADABLE, make_thumbnails
+from thumbnailer.models import GALLERY, Image
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,6 +45,22 @@ def image_bytes(
         exif[0x0112] = exif_orientation
     image.save(data, image_format, exif=exif) if image_format == "JPEG" else image.save(data, image_format)
     return data.getvalue()
+
+
+def png_with_broken_exif() -> bytes:
+    """A valid PNG, plus an ``eXIf`` chunk (right after the header) whose data is not EXIF.
+
+    Every pixel decodes; only reading the EXIF (to turn the photo upright) fails,
+    with ``SyntaxError: not a TIFF file``. The chunk's CRC is right, so nothing
+    else notices.
+    """
+    data = io.BytesIO()
+    PIL.Image.new("RGB", (64, 48), (200, 80, 40)).save(data, "PNG")
+    png = data.getvalue()
+    header_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
+    garbage = b"this is not a TIFF header"
+    chunk = struct.pack(">I", len(garbage)) + b"eXIf" + garbage + struct.pack(">I", zlib.crc32(b"eXIf" + garbage))
+    return png[:header_end] + chunk + png[header_end:]
 
 
 def upload(client, name: str, content: bytes):
@@ -74,6 +95,7 @@ def test_an_upload_answers_at_once_with_a_pending_image_and_one_message(client, 
         ("notes.jpg", b"just some text, not an image", "That file is not an image."),
         ("anim.bmp", None, "BMP images are not accepted"),
         ("cut.jpg", image_bytes()[:2000], "damaged or cut short"),
+        ("exif.png", png_with_broken_exif(), "damaged or cut short"),
     ],
 )
 def test_bad_uploads_get_a_form_error_and_leave_nothing(client, backend, media, name, content, error) -> None:
@@ -148,3 +170,69 @@ def test_resubmit_sends_only_images_pending_long_enough(client, backend) -> None
     assert queued(backend) == []
     call_command("resubmit_thumbnails", "--older-than", "0")
     assert queued(backend) == [{"image_id": Image.objects.get().pk}]
+
+
+def stored_image(content: bytes) -> Image:
+    """An image stored without the form's checks (uploaded before they existed, say)."""
+    return Image.objects.create(original=ContentFile(content, name="stored.png"), title="stored.png")
+
+
+def test_an_image_pillow_cannot_decode_fails_with_a_warning_and_no_traceback(backend, caplog) -> None:
+    image = stored_image(png_with_broken_exif())
+    with caplog.at_level(logging.WARNING, logger="thumbnailer"):
+        make_thumbnails(image_id=image.pk)
+    image.refresh_from_db()
+    assert (image.status, image.reason) == ("failed", UNREADABLE)
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage().startswith(f"thumbnails of image {image.pk} failed: SyntaxError: not a TIFF file")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SyntaxError("not a TIFF file"),
+        struct.error("unpack requires a buffer of 4 bytes"),
+        ValueError("tile cannot extend outside image"),
+        EOFError("no more images"),
+        PIL.Image.DecompressionBombError("Image size (400000000 pixels) exceeds limit"),
+    ],
+    ids=["SyntaxError", "struct.error", "ValueError", "EOFError", "DecompressionBombError"],
+)
+def test_any_decoding_error_fails_the_image(backend, monkeypatch, error: Exception) -> None:
+    """Pillow raises much more than OSError for files it cannot decode."""
+    image = stored_image(image_bytes(image_format="PNG"))
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(PIL.ImageOps, "exif_transpose", broken)
+    make_thumbnails(image_id=image.pk)
+    image.refresh_from_db()
+    assert (image.status, image.reason) == ("failed", UNREADABLE)
+
+
+def test_resubmission_gives_up_after_the_bound(client, backend, settings) -> None:
+    settings.THUMBNAILER_MAX_ATTEMPTS = 3
+    upload(client, "a.jpg", image_bytes())  # attempt 1, whose message no worker takes
+    image = Image.objects.get()
+    sent = [queued(backend)]
+    GALLERY.add("!ws.srv1.gallery")  # an open gallery page
+
+    def resubmit() -> str:
+        Image.objects.update(updated=timezone.now() - timedelta(hours=1))  # pending for an hour
+        out = io.StringIO()
+        call_command("resubmit_thumbnails", "--older-than", "60", stdout=out)
+        sent.append(queued(backend))
+        return out.getvalue()
+
+    assert resubmit() == "Resubmitted 1 pending image(s).\n"  # attempt 2
+    assert resubmit() == "Resubmitted 1 pending image(s).\n"  # attempt 3
+    assert resubmit() == "Resubmitted 0 pending image(s).\nGave up on 1 image(s) after 3 attempts; marked failed.\n"
+    image.refresh_from_db()
+    assert (image.status, image.attempts) == ("failed", 3)
+    assert image.reason == "Gave up after 3 attempts: no worker could make the thumbnails."
+    (news,) = backend.receive_inbox("!ws.srv1", limit=10)
+    assert news == ("!ws.srv1.gallery", {"type": "image", "image": image.as_message()}), "the page is told"
+    assert resubmit() == "Resubmitted 0 pending image(s).\n"
+    assert sent == [[{"image_id": image.pk}]] * 3 + [[], []], "three messages in all, then none"

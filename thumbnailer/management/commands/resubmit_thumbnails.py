@@ -5,10 +5,16 @@ lost their message (or their worker); sending it again is safe because the
 consumer is idempotent. Run it on a schedule, e.g. from cron every minute::
 
     * * * * *  cd /srv/site && .venv/bin/python manage.py resubmit_thumbnails --older-than 60
+
+A retry needs a bound: an image whose worker dies on it every time (killed for
+memory on the same huge photo, say) would be resent for ever. Each image
+counts its attempts; after ``THUMBNAILER_MAX_ATTEMPTS`` of them, the command
+gives up and marks it failed.
 """
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -16,7 +22,10 @@ from thumbnailer.models import Image
 
 
 class Command(BaseCommand):
-    help = "Send images that are still pending after --older-than seconds to the thumbnail workers again."
+    help = (
+        "Send images that are still pending after --older-than seconds to the thumbnail workers again; "
+        "mark failed those already sent THUMBNAILER_MAX_ATTEMPTS times."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=float, default=60, metavar="SECONDS")
@@ -24,6 +33,27 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         cutoff = timezone.now() - timedelta(seconds=options["older_than"])
         stuck = Image.objects.filter(status=Image.Status.PENDING, updated__lt=cutoff)
+        most = settings.THUMBNAILER_MAX_ATTEMPTS
+        resubmitted = gave_up = 0
         for image in stuck:
-            image.request_thumbnails()
-        self.stdout.write(f"Resubmitted {len(stuck)} pending image(s).")
+            if image.attempts < most:
+                image.request_thumbnails()
+                resubmitted += 1
+            elif give_up(image):
+                gave_up += 1
+        self.stdout.write(f"Resubmitted {resubmitted} pending image(s).")
+        if gave_up:
+            self.stdout.write(f"Gave up on {gave_up} image(s) after {most} attempts; marked failed.")
+
+
+def give_up(image: Image) -> bool:
+    """Mark ``image`` failed and tell its pages, unless a worker finished it meanwhile."""
+    reason = f"Gave up after {image.attempts} attempts: no worker could make the thumbnails."
+    # Only if it is still pending: checked and changed in one UPDATE, so a worker
+    # that just saved it as done is not overwritten.
+    still_pending = Image.objects.filter(pk=image.pk, status=Image.Status.PENDING)
+    if not still_pending.update(status=Image.Status.FAILED, reason=reason, updated=timezone.now()):
+        return False
+    image.status, image.reason = Image.Status.FAILED, reason
+    image.send_notification()
+    return True
