@@ -7,15 +7,9 @@ trip for every request in flight), hands each message to the request it is
 for, and passes the turn on once its own has come. So a response mostly
 reaches its request without a hand-over between threads.
 
-What a failure answer means ("Request deadlines" in ``docs/topics/design.rst``):
-
-* **503** (with ``Retry-After``): no worker started the request and none ever
-  will; retrying is safe, even for a ``POST``. Before the request, the
-  adapter puts a start ticket on a channel of its own; a worker runs the
-  request only once it has taken the ticket. An adapter that gives up takes
-  the ticket back, and the backend hands it to only one of them.
-* **504**: a worker started the request (the ticket was gone) but did not
-  answer in time; what it did is unknown.
+A 503 (always with ``Retry-After``) means that no worker started the
+request and none ever will, so retrying is safe; a 504, that a worker started
+it and did not answer in time (``channels_core.interfaces.handover``).
 
 Settings (all optional): ``CHANNELS_HTTP_TIMEOUT`` (seconds from a request's
 arrival to its worker's first response message, the upload of its body
@@ -40,43 +34,24 @@ from django.conf import settings
 from .. import defaults
 from ..backends import BaseBackend, get_backend
 from ..backoff import Backoff
-from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidMessage
+from ..exceptions import BackendUnavailable
 from ..http import (
     BODY_CHANNEL_PREFIX,
     CHUNK_SIZE,
     REQUEST_CHANNEL,
-    START_CHANNEL_PREFIX,
-    START_TICKET,
-    abandoned_chunk,
     decode_body,
     encode_body,
     request_message,
 )
 from ..messages import Message
 from ..names import new_channel_name
+from .handover import Handover, Refused, no_pause
 
 __all__ = ["REQUEST_CHANNEL", "WsgiAdapter", "http_timeout"]
 
 logger = logging.getLogger("channels_core.wsgi")
 
 StartResponse = Callable[..., Any]
-
-
-class _Refused(Exception):
-    """The request cannot be handed to a worker, or was given up on; answer with ``status`` at once."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-def _refusal(error: ChannelsError) -> _Refused:
-    """The answer for a message that could not be sent: 400 for a bad message, else 503."""
-    if isinstance(error, ChannelFull):
-        return _Refused(503, f"workers are overloaded: {error}")
-    if isinstance(error, InvalidMessage):  # e.g. headers too large for one message
-        return _Refused(400, str(error))
-    return _Refused(503, str(error))
 
 
 def http_timeout() -> float:
@@ -105,12 +80,15 @@ class _Dispatcher:
         self.waiting: dict[str, queue.SimpleQueue[Message | None]] = {}
         self._reading = threading.Lock()
         self._backoff = Backoff(logger)
+        #: Where the requests report a send or take-back the backend failed, and the next success:
+        #: an outage is logged once for all of them (it shares its logger with the inbox reader's).
+        self.outage = Backoff(logger, wait=no_pause)
 
     def next(self, send_channel: str, timeout: float) -> Message | None:
         """The next message for ``send_channel``, or ``None`` when none came within ``timeout`` seconds.
 
         Raises:
-            _Refused: reading the inbox failed unexpectedly (logged with its traceback).
+            Refused: reading the inbox failed unexpectedly (logged with its traceback).
         """
         mine = self.waiting[send_channel]
         deadline = time.monotonic() + timeout
@@ -122,7 +100,7 @@ class _Dispatcher:
                     # A bug, not an outage (the loop rides those out): the waiting request
                     # is answered, and the next one to wait takes over the reading.
                     logger.exception("reading response inbox %s failed", self.inbox)
-                    raise _Refused(503, f"reading the responses failed: {error!r}") from error
+                    raise Refused(503, f"reading the responses failed: {error!r}") from error
                 finally:
                     self._reading.release()
                     self._nudge_another(send_channel)
@@ -164,103 +142,6 @@ class _Dispatcher:
                 return
 
 
-class _Exchange:
-    """One request on its way to a worker: its start ticket, its deadline, and what to answer on giving up.
-
-    Args:
-        backend: the backend the request goes through.
-        send_channel: the request's response channel.
-        timeout: seconds from now to the deadline.
-    """
-
-    def __init__(self, backend: BaseBackend, send_channel: str, timeout: float) -> None:
-        self.backend = backend
-        self.send_channel = send_channel
-        self.timeout = timeout
-        self.start_channel = new_channel_name(START_CHANNEL_PREFIX)
-        #: When the adapter stops waiting, for workers (wall clock: they may run on other machines).
-        self.deadline = time.time() + timeout
-        self._until = time.monotonic() + timeout  # the same moment, for this process's own waits
-        #: Where the rest of the body goes, when it does not fit in the request message.
-        self.body_channel: str | None = None
-        self.body_complete = True
-        self._sent = False
-        #: Whether the request message is on its channel: ``None`` when its send failed halfway.
-        self._stored: bool | None = False
-
-    def remaining(self) -> float:
-        """Seconds left until the deadline."""
-        return self._until - time.monotonic()
-
-    def send_request(self, message: Message) -> None:
-        """Send the start ticket, then the request: one round trip when both are on one backend server.
-
-        The ticket goes first, so no worker can find the request before its ticket.
-
-        Raises:
-            _Refused: either could not be sent.
-        """
-        self._sent = True
-        ticket, request = self.backend.send_many([(self.start_channel, START_TICKET), (REQUEST_CHANNEL, message)])
-        # A send the backend refused stored nothing; one that failed on the way may have stored it.
-        self._stored = None if isinstance(request, BackendUnavailable) else request is None
-        for error in (ticket, request):
-            if error is not None:
-                raise _refusal(error)
-
-    def send_chunk(self, message: Message) -> None:
-        """Send one more chunk of the body on :attr:`body_channel`."""
-        assert self.body_channel is not None
-        try:
-            self.backend.send(self.body_channel, message)
-        except ChannelsError as error:
-            raise _refusal(error) from error
-
-    def settle(self, refused: _Refused) -> _Refused:
-        """The answer for a request given up on: ``refused`` if no worker started it or ever will, else a 504.
-
-        The adapter takes the start ticket back. Holding it proves that no
-        worker started the request, nor can any. A ticket already gone means a
-        worker took it: the request runs, or ran, and its outcome is unknown.
-        """
-        if not self._sent:
-            return refused
-        if self._stored is False:  # no worker can find the request; the ticket is tidied away
-            self._take_back()
-            return refused
-        started = self._take_back()
-        if started is None:
-            # The backend cannot say. A send that failed halfway almost surely stored nothing
-            # ("Request deadlines" in docs/topics/design.rst); a stored request may have started.
-            started = self._stored is True
-        if not started:
-            return refused
-        self._abandon_body(refused)
-        if refused.status != 503:
-            return refused  # e.g. 413: the body was too large whoever started it
-        return _Refused(504, f"a worker started the request, but {refused}; its outcome is unknown")
-
-    def _take_back(self) -> bool | None:
-        """Take the start ticket back: ``False`` if it was there (nothing started), ``True`` if a worker took it.
-
-        ``None`` when the backend cannot be asked.
-        """
-        try:
-            return self.backend.receive([self.start_channel], timeout=0) is None
-        except BackendUnavailable as error:
-            logger.warning("could not take back start ticket %s: %s", self.start_channel, error)
-            return None
-
-    def _abandon_body(self, refused: _Refused) -> None:
-        """Tell the worker that started the request that the rest of its body will not come."""
-        if self.body_channel is None or self.body_complete:
-            return
-        try:
-            self.backend.send(self.body_channel, abandoned_chunk(str(refused)))
-        except ChannelsError as error:  # the worker's reader then gives up at the deadline
-            logger.warning("could not mark the body on %s abandoned: %s", self.body_channel, error)
-
-
 class WsgiAdapter:
     """A WSGI application that serves every request through channels."""
 
@@ -286,13 +167,13 @@ class WsgiAdapter:
         dispatcher = self.dispatcher()
         send_channel = new_channel_name(dispatcher.inbox)
         dispatcher.waiting[send_channel] = queue.SimpleQueue()
-        exchange = _Exchange(dispatcher.backend, send_channel, self.timeout)
+        handover = Handover(dispatcher.backend, dispatcher.outage, send_channel, self.timeout)
         try:
-            self._send_request(exchange, environ)
-            first = self._first_response(dispatcher, exchange)
-        except _Refused as refused:
+            self._send_request(handover, environ)
+            first = self._first_response(dispatcher, handover)
+        except Refused as refused:
             dispatcher.waiting.pop(send_channel, None)
-            return self._refuse(environ, start_response, exchange.settle(refused))
+            return self._refuse(environ, start_response, handover.settle(refused))
         except BaseException:
             dispatcher.waiting.pop(send_channel, None)
             raise
@@ -301,24 +182,24 @@ class WsgiAdapter:
         start_response(f"{status} {phrase}", [(name, value) for name, value in first.get("headers", [])])
         return self._content(dispatcher, send_channel, first, environ)
 
-    def _send_request(self, exchange: _Exchange, environ: dict[str, Any]) -> None:
+    def _send_request(self, handover: Handover, environ: dict[str, Any]) -> None:
         """Send the request message, then the rest of its body in chunks on a channel of its own."""
         limit = int(getattr(settings, "CHANNELS_MAX_REQUEST_BODY", 64 * 1024 * 1024))
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            raise _Refused(400, "invalid Content-Length") from None
+            raise Refused(400, "invalid Content-Length") from None
         if declared > limit:
-            raise _Refused(413, f"request body of {declared} bytes is over the limit of {limit}")
+            raise Refused(413, f"request body of {declared} bytes is over the limit of {limit}")
         chunks = _read_chunks(environ["wsgi.input"], declared)
         first = next(chunks, b"")
         following = next(chunks, None)
         if following is not None:
-            exchange.body_channel = new_channel_name(BODY_CHANNEL_PREFIX)
-            exchange.body_complete = False
-        exchange.send_request(
+            handover.body_channel = new_channel_name(BODY_CHANNEL_PREFIX)
+            handover.body_complete = False
+        handover.send_request(
             request_message(
-                environ, exchange.send_channel, first, exchange.body_channel, exchange.start_channel, exchange.deadline
+                environ, handover.send_channel, first, handover.body_channel, handover.start_channel, handover.deadline
             )
         )
         sent = len(first)
@@ -326,17 +207,17 @@ class WsgiAdapter:
             chunk, following = following, next(chunks, None)
             sent += len(chunk)
             if sent > limit:
-                raise _Refused(413, f"request body is over the limit of {limit} bytes")
-            if exchange.remaining() <= 0:
-                raise _Refused(503, f"the request body was still arriving after {exchange.timeout:g} s")
-            exchange.send_chunk({"content": encode_body(chunk), "more_content": following is not None})
-        exchange.body_complete = True
+                raise Refused(413, f"request body is over the limit of {limit} bytes")
+            if handover.remaining() <= 0:
+                raise Refused(503, f"the request body was still arriving after {handover.timeout:g} s")
+            handover.send_chunk({"content": encode_body(chunk), "more_content": following is not None})
+        handover.body_complete = True
 
-    def _first_response(self, dispatcher: _Dispatcher, exchange: _Exchange) -> Message:
+    def _first_response(self, dispatcher: _Dispatcher, handover: Handover) -> Message:
         """The worker's first response message, which must come before the request's deadline."""
-        message = dispatcher.next(exchange.send_channel, exchange.remaining())
+        message = dispatcher.next(handover.send_channel, handover.remaining())
         if message is None:
-            raise _Refused(503, f"no worker answered within {exchange.timeout:g} s")
+            raise Refused(503, f"no worker answered within {handover.timeout:g} s")
         return message
 
     def _content(
@@ -356,7 +237,7 @@ class WsgiAdapter:
                     return
                 try:
                     following = dispatcher.next(send_channel, self.timeout)
-                except _Refused as refused:
+                except Refused as refused:
                     following, reason = None, str(refused)
                 else:
                     reason = f"the rest of the response did not come within {self.timeout:g} s"
@@ -367,9 +248,9 @@ class WsgiAdapter:
         finally:
             dispatcher.waiting.pop(send_channel, None)
 
-    def _refuse(self, environ: dict[str, Any], start_response: StartResponse, refused: _Refused) -> list[bytes]:
+    def _refuse(self, environ: dict[str, Any], start_response: StartResponse, refused: Refused) -> list[bytes]:
         """Answer with ``refused``'s status: a 503 always with ``Retry-After``, since it is safe to retry."""
-        level = logging.WARNING if refused.status >= 500 else logging.INFO
+        level = logging.WARNING if refused.status >= 500 and not refused.outage else logging.INFO
         logger.log(level, "%s %s: answering %d: %s", environ["REQUEST_METHOD"], _path(environ), refused.status, refused)
         safe = "; it did not start and never will, so it is safe to retry" if refused.status == 503 else ""
         body = f"{HTTPStatus(refused.status).phrase}: {refused}{safe}\n".encode()
@@ -384,7 +265,7 @@ def _read_chunks(stream: Any, declared: int) -> Iterator[bytes]:
     """The request body in :data:`CHUNK_SIZE` pieces (reading to the end when no length is declared).
 
     Raises:
-        _Refused: 400 when the client stops sending before its ``Content-Length``
+        Refused: 400 when the client stops sending before its ``Content-Length``
             (it is gone: the body must not reach a view as if whole).
     """
     remaining = declared if declared else None
@@ -392,10 +273,10 @@ def _read_chunks(stream: Any, declared: int) -> Iterator[bytes]:
         try:
             chunk = stream.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
         except OSError as error:
-            raise _Refused(400, f"reading the request body failed: {error}") from error
+            raise Refused(400, f"reading the request body failed: {error}") from error
         if not chunk:
             if remaining is not None:
-                raise _Refused(400, f"the request body ended after {declared - remaining} of {declared} bytes")
+                raise Refused(400, f"the request body ended after {declared - remaining} of {declared} bytes")
             return
         if remaining is not None:
             remaining -= len(chunk)

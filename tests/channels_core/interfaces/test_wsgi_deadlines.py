@@ -43,8 +43,14 @@ class Answer:
         self.body = body
 
 
-def call(path: str, body: bytes | io.RawIOBase = b"", method: str = "POST", length: bool = True) -> Answer:
-    """One request through a fresh adapter, as a WSGI server makes it."""
+def call(
+    path: str,
+    body: bytes | io.RawIOBase = b"",
+    method: str = "POST",
+    length: bool = True,
+    adapter: WsgiAdapter | None = None,
+) -> Answer:
+    """One request through ``adapter`` (by default a fresh one), as a WSGI server makes it."""
     stream = io.BytesIO(body) if isinstance(body, bytes) else body
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
@@ -59,7 +65,9 @@ def call(path: str, body: bytes | io.RawIOBase = b"", method: str = "POST", leng
     if length and isinstance(body, bytes):
         environ["CONTENT_LENGTH"] = str(len(body))
     started: list[Any] = []
-    content = b"".join(WsgiAdapter()(environ, lambda status, headers, exc_info=None: started.append((status, headers))))
+    content = b"".join(
+        (adapter or WsgiAdapter())(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+    )
     return Answer(*started[0], content)
 
 
@@ -151,6 +159,26 @@ def test_a_backend_down_for_the_send_and_the_take_back_means_503_not_500(
     assert answer.status == "503 Service Unavailable"
     assert answer.headers["Retry-After"] == "5"
     assert b"connection refused" in answer.body
+
+
+def test_an_outage_is_logged_once_with_its_end_and_each_503_of_it_at_info(
+    backend: BaseBackend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = WsgiAdapter()  # one process's adapter: its requests share the outage
+    call("/tests/write-row/", b"text=x", adapter=adapter)  # a send that works ends any earlier outage
+    monkeypatch.setattr(backend, "send_many", lambda messages: [DOWN, DOWN])
+    monkeypatch.setattr(backend, "receive", unavailable)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="channels_core.wsgi"):
+        answers = [call("/tests/write-row/", b"text=x", adapter=adapter) for _ in range(3)]
+        monkeypatch.undo()  # the backend is back
+        call("/tests/write-row/", b"text=x", adapter=adapter)
+    assert [answer.status for answer in answers] == ["503 Service Unavailable"] * 3
+    loud = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(loud) == 3, loud  # the outage, its end, and the last request's 503 (no worker answered)
+    assert "connection refused" in loud[0] and loud[1].startswith("backend reachable again")
+    answered_during = [record for record in caplog.records if "answering 503: Redis at" in record.getMessage()]
+    assert [record.levelno for record in answered_during] == [logging.INFO] * 3
 
 
 def test_a_backend_gone_after_the_request_was_stored_means_504_since_a_worker_may_have_started_it(
