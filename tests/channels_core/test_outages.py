@@ -24,6 +24,7 @@ from channels_core.testing import ManagedProcess, wait_until
 from channels_core.testing.processes import PostgresServer
 
 from .interfaces.stack import Stack
+from .test_database_backend import new_postgres_server
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ class Outage:
 def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     """The site on a private PostgreSQL, through one outage of it under traffic; the processes stay up."""
     tmp = tmp_path_factory.mktemp("outage")
-    postgres = PostgresServer(tmp).start()
+    postgres = new_postgres_server(tmp).start()
     try:
         with Stack(tmp, DATABASE_URL=postgres.url, CHANNELS_BACKEND="database") as stack:
             yield _ride_out_an_outage(stack, postgres)
