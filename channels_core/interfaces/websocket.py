@@ -43,10 +43,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -66,6 +64,7 @@ from ..names import (
     handled_channel_of,
     new_channel_name,
 )
+from ..origins import OriginPolicy
 
 __all__ = ["WebSocketServer"]
 
@@ -184,8 +183,7 @@ class WebSocketServer:
 
     Args:
         backend: a backend that crosses processes (workers run elsewhere).
-        allowed_hosts: host names a browser page may connect from (``ALLOWED_HOSTS`` rules).
-        allowed_origins: extra full origins accepted (``"https://example.com"``).
+        origins: which pages may open sockets (see :mod:`channels_core.origins`).
         keepalive: seconds between ``django.websocket.keepalive`` messages per socket.
         send_buffer: messages waiting for one client before its socket is closed.
         order_timeout: seconds a socket's next message waits for the previous one to be
@@ -196,16 +194,14 @@ class WebSocketServer:
         self,
         backend: BaseBackend,
         *,
-        allowed_hosts: list[str],
-        allowed_origins: list[str] | None = None,
+        origins: OriginPolicy,
         keepalive: float = defaults.KEEPALIVE,
         send_buffer: int = 256,
         order_timeout: float | None = None,
     ) -> None:
         self.backend = backend
         self.order_timeout = order_timeout
-        self.allowed_hosts = allowed_hosts
-        self.allowed_origins = set(allowed_origins or [])
+        self.origins = origins
         self.keepalive = keepalive
         self.send_buffer = send_buffer
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
@@ -253,14 +249,11 @@ class WebSocketServer:
     # The handshake.
 
     def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse pages of foreign sites (cross-site WebSocket hijacking) with 403."""
-        origin = request.headers.get("Origin")
-        if origin is None:  # not a browser: nothing to protect against
+        """Refuse pages of other origins (cross-site WebSocket hijacking) with 403; see :mod:`channels_core.origins`."""
+        refusal = self.origins.refusal(request.headers)
+        if refusal is None:
             return None
-        host, _ = split_domain_port(urlsplit(origin).netloc)
-        if origin in self.allowed_origins or (host and validate_host(host, self.allowed_hosts)):
-            return None
-        logger.warning("refused a WebSocket to %s from origin %r", request.path, origin)
+        logger.warning("refused a WebSocket to %s: %s", request.path, refusal)
         return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed\n")
 
     # One socket's life.

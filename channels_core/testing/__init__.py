@@ -43,6 +43,10 @@ does) need nothing else:
 ``CHANNELS_WS_URL``
     Given to the workers :meth:`Stack.start_all` starts: the address of the
     WebSocket server their pages connect to.
+``CHANNELS_WS_ALLOWED_ORIGINS``
+    ``http://127.0.0.1:<gunicorn's port>`` under :class:`Stack`: its pages
+    and its sockets are on two ports, so two origins, and the WebSocket
+    servers accept only pages of their own origin and of these.
 ``DJANGO_SETTINGS_MODULE``, ``PYTHONUNBUFFERED=1``
     The project's settings, and output as it happens: a start waits for the
     process's "ready" line.

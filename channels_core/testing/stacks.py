@@ -242,11 +242,19 @@ class Stack(Site):
 
     def __init__(self, project: Project, tmp: Path, env: Mapping[str, str] | None = None) -> None:
         self.redis = RedisServer()
-        super().__init__(project, tmp, {"REDIS_URL": self.redis.url, "STATIC_ROOT": str(tmp / "static"), **(env or {})})
+        #: The port gunicorn will listen on, chosen now so the WebSocket servers (started first) trust its pages.
+        self.http_port = free_port()
+        site_env = {
+            "REDIS_URL": self.redis.url,
+            "STATIC_ROOT": str(tmp / "static"),
+            # Pages and sockets are on two ports here, so two origins: trust the pages' one.
+            "CHANNELS_WS_ALLOWED_ORIGINS": f"http://127.0.0.1:{self.http_port}",
+            **(env or {}),
+        }
+        super().__init__(project, tmp, site_env)
         #: The processes started so far, by name (a restart replaces its entry).
         self.processes: dict[str, ManagedProcess] = {}
         self._started: list[ManagedProcess] = []
-        self.http_port = 0
         self.ws_ports: dict[str, int] = {}
         self._backend: BaseBackend | None = None
         self.redis.start()
@@ -320,8 +328,7 @@ class Stack(Site):
         return self.start_process(name, command, WS_READY, env)
 
     def start_gunicorn(self, threads: int = 16, env: Mapping[str, str] | None = None) -> ManagedProcess:
-        """Start gunicorn (one process of ``threads`` threads) serving ``project.wsgi_application``."""
-        self.http_port = free_port()
+        """Start gunicorn (one process of ``threads`` threads) serving the project on :attr:`http_port`."""
         config = ["-c", str(self.project.gunicorn_config)] if self.project.gunicorn_config else []
         command = [
             self.project.python, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{self.http_port}",

@@ -46,7 +46,8 @@ class Command(StaticFilesRunserver):
         threading.Thread(target=worker.run, name="channels-worker", daemon=True).start()
 
     def _start_websocket_server(self, port: int) -> None:
-        server = websocket_server()
+        # Its pages come from the development server's port: the socket trusts those.
+        server = websocket_server(page_port=int(self.port))  # type: ignore[attr-defined]  # set by handle()
         ready = threading.Event()
         # WebSockets listen on the development server's address.
         host: str = self.addr.strip("[]")  # type: ignore[attr-defined]  # set by runserver's handle()

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from channels_core import defaults
 from channels_core.backends import get_backend
 from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval, order_timeout
+from channels_core.origins import OriginPolicy
 
 
 def allowed_hosts() -> list[str]:
@@ -21,12 +22,17 @@ def allowed_hosts() -> list[str]:
     return [".localhost", "127.0.0.1", "[::1]"]
 
 
-def websocket_server(alias: str = defaults.DEFAULT_ALIAS) -> WebSocketServer:
-    """A server configured from the settings (shared with ``runserver``)."""
+def websocket_server(alias: str = defaults.DEFAULT_ALIAS, page_port: int | None = None) -> WebSocketServer:
+    """A server configured from the settings (shared with ``runserver``, whose pages are on ``page_port``)."""
+    origins = OriginPolicy(
+        allowed_hosts(),
+        trusted_origins=[*settings.CSRF_TRUSTED_ORIGINS, *getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])],
+        page_port=page_port,
+        secure_proxy_header=settings.SECURE_PROXY_SSL_HEADER,
+    )
     return WebSocketServer(
         get_backend(alias),
-        allowed_hosts=allowed_hosts(),
-        allowed_origins=list(getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])),
+        origins=origins,
         keepalive=keepalive_interval(),
         send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", 256)),
         order_timeout=order_timeout(),

@@ -124,11 +124,16 @@ def test_group_send_reaches_two_hundred_sockets_on_two_servers(stack: Stack) -> 
 # Bad input.
 
 
-def test_a_foreign_origin_is_refused_at_the_handshake(stack: Stack) -> None:
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:18999", "http://localhost:8000"])
+def test_a_foreign_origin_is_refused_at_the_handshake(stack: Stack, origin: str) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        connect(stack.ws_url("/echo/", "ws-1"), origin="https://evil.example", open_timeout=10)
+        connect(stack.ws_url("/echo/", "ws-1"), origin=origin, open_timeout=10)
     assert refused.value.response.status_code == 403
-    with connect(stack.ws_url("/echo/", "ws-1"), origin="http://localhost:8000", open_timeout=10) as socket:
+
+
+def test_the_sites_pages_may_open_sockets(stack: Stack) -> None:
+    # The stack's pages come from gunicorn's port, which it lists in CHANNELS_WS_ALLOWED_ORIGINS.
+    with connect(stack.ws_url("/echo/", "ws-1"), origin=stack.url("").rstrip("/"), open_timeout=10) as socket:
         socket.send("allowed")
         assert socket.recv(timeout=10) == "allowed"
 

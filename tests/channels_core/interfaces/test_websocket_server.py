@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from channels_core.backends import BaseBackend, backend_from_config
 from channels_core.interfaces.websocket import WebSocketServer
 from channels_core.names import handled_channel_of
+from channels_core.origins import OriginPolicy
 from channels_core.testing import free_port, wait_until
 
 RECEIVE = "django.websocket.receive"
@@ -29,7 +31,7 @@ class RunningServer:
 
     def __init__(self, backend: BaseBackend, order_timeout: float | None = None) -> None:
         self.backend = backend
-        self.server = WebSocketServer(backend, allowed_hosts=["127.0.0.1"], order_timeout=order_timeout)
+        self.server = WebSocketServer(backend, origins=OriginPolicy(["127.0.0.1"]), order_timeout=order_timeout)
         self.port = free_port()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -42,8 +44,8 @@ class RunningServer:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         await self.server.serve("127.0.0.1", self.port, self._stop, ready=self._ready.set)
 
-    def connect(self, path: str = "/flood/") -> ClientConnection:
-        return connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=10)
+    def connect(self, path: str = "/flood/", origin: str | None = None) -> ClientConnection:
+        return connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=10, origin=origin)
 
     def stop(self) -> None:
         assert self._loop is not None and self._stop is not None
@@ -143,3 +145,26 @@ def test_a_full_receive_channel_closes_the_socket_that_found_it_full_with_1013(r
         take(running.backend, "django.websocket.connect", 1)
         client.send("after the flood")
         assert take(running.backend, RECEIVE, 1)[0]["text"] == "after the flood"
+
+
+def test_a_page_of_the_same_origin_or_no_page_may_open_a_socket(running: RunningServer) -> None:
+    with running.connect(origin=f"http://127.0.0.1:{running.port}"):
+        take(running.backend, "django.websocket.connect", 1)
+    with running.connect():  # a program, not a browser page
+        take(running.backend, "django.websocket.connect", 1)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("http://127.0.0.1:{other_port}", id="another port"),
+        pytest.param("https://127.0.0.1:{port}", id="another scheme"),
+        pytest.param("http://evil.example:{port}", id="another host"),
+        pytest.param("null", id="an opaque origin"),
+    ],
+)
+def test_a_page_of_another_origin_is_refused_with_403(running: RunningServer, origin: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        running.connect(origin=origin.format(port=running.port, other_port=free_port()))
+    assert refused.value.response.status_code == 403
+    assert running.backend.receive(["django.websocket.connect"], timeout=0) is None
