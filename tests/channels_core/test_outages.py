@@ -113,9 +113,9 @@ def test_the_site_answers_503_while_the_database_is_down_and_carries_on_after_it
 
 
 @pytest.mark.xfail(
-    reason="issue 14, in files of other changes: interfaces/wsgi.py logs each 503 of an outage at WARNING and never "
-    "its end; interfaces/websocket.py logs each socket it closes and each disconnect it cannot emit. Fix: report "
-    "BackendUnavailable through a Backoff (shared outage per logger), per-request and per-socket lines at INFO",
+    reason="issue 14, in a file of another change: interfaces/websocket.py logs each socket it closes (WARNING) and "
+    "each disconnect it cannot emit (ERROR) during an outage. Fix: report BackendUnavailable there through a Backoff "
+    "(one outage per logger) and the per-socket lines at INFO",
     strict=False,
 )
 def test_each_process_logs_the_outage_once_and_its_end_once(outage: Outage) -> None:
