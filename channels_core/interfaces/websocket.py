@@ -52,7 +52,7 @@ from websockets.http11 import Request, Response
 from .. import defaults
 from ..backends import BaseBackend
 from ..backoff import Backoff
-from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError
+from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, MessageTooLarge
 from ..http import decode_body, encode_body
 from ..messages import Message
 from ..names import (
@@ -91,6 +91,7 @@ def order_timeout() -> float | None:
 GOING_AWAY = 1001  # the server is shutting down
 INTERNAL_ERROR = 1011  # the connect message could not be sent
 TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
+MESSAGE_TOO_BIG = 1009  # a frame whose message would be over the 1 MiB message limit
 
 
 #: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
@@ -295,6 +296,12 @@ class WebSocketServer:
             logger.warning("closing %s: %s", socket.send_channel, error)
             socket.closed_with = TRY_AGAIN_LATER if connected else INTERNAL_ERROR
             await connection.close(socket.closed_with, "server busy")
+        except MessageTooLarge as error:
+            # A frame under the frame limit can still make a message over the message limit
+            # (JSON escapes a '"' as two characters, base64 grows bytes by a third).
+            logger.info("closing %s: %s", socket.send_channel, error)
+            socket.closed_with = MESSAGE_TOO_BIG
+            await connection.close(MESSAGE_TOO_BIG, "message too big")
         finally:
             self.sockets.pop(socket.send_channel, None)
             socket.writer.cancel()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from channels_core.backends import BaseBackend, backend_from_config
@@ -168,3 +168,14 @@ def test_a_page_of_another_origin_is_refused_with_403(running: RunningServer, or
         running.connect(origin=origin.format(port=running.port, other_port=free_port()))
     assert refused.value.response.status_code == 403
     assert running.backend.receive(["django.websocket.connect"], timeout=0) is None
+
+
+def test_a_frame_whose_message_would_be_too_large_is_closed_with_1009(running: RunningServer) -> None:
+    with running.connect() as client:
+        take(running.backend, "django.websocket.connect", 1)
+        client.send('"' * 600_000)  # under the 1 MiB frame limit; JSON escaping doubles it
+        with pytest.raises(ConnectionClosed):
+            client.recv(timeout=10)
+        assert client.close_code == 1009
+    disconnect = wait_until(lambda: running.backend.receive(["django.websocket.disconnect"]), what="the disconnect")
+    assert disconnect[1]["code"] == 1009
