@@ -214,6 +214,8 @@ class WebSocketServer:
         self._closing: set[asyncio.Task[None]] = set()
         #: Whether sockets wait for their messages to be handled (until the shutdown's grace runs out).
         self._ordering = True
+        #: Shares its outage with the inbox reader's back-off (same logger): one log line per outage.
+        self._outage = Backoff(logger, wait=lambda seconds: None)
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
@@ -293,7 +295,7 @@ class WebSocketServer:
         except ConnectionClosed:
             pass
         except (ChannelFull, BackendUnavailable) as error:
-            logger.warning("closing %s: %s", socket.send_channel, error)
+            self._log_failed_send(f"closing {socket.send_channel}", error)
             socket.closed_with = TRY_AGAIN_LATER if connected else INTERNAL_ERROR
             await connection.close(socket.closed_with, "server busy")
         except MessageTooLarge as error:
@@ -320,7 +322,7 @@ class WebSocketServer:
             # The last of the socket's messages: nobody waits for it to be handled.
             await self._emit(WEBSOCKET_DISCONNECT, message)
         except ChannelsError as error:
-            logger.error("could not emit the disconnect of %s: %s", socket.send_channel, error)
+            self._log_failed_send(f"could not emit the disconnect of {socket.send_channel}", error)
 
     async def _emit(self, channel: str, message: Message) -> None:
         assert self._outbox is not None, "serve() starts the outbox"
@@ -349,6 +351,14 @@ class WebSocketServer:
         finally:
             socket.handled = None
             socket.connect_handled = True
+
+    def _log_failed_send(self, what: str, error: Exception) -> None:
+        """Log a send that failed: an outage once for the whole server (not once per socket), the rest as it comes."""
+        if isinstance(error, BackendUnavailable):
+            self._outage.failed(error)  # logs the outage's start; the inbox reader logs its end
+            logger.info("%s: %s", what, error)
+        else:
+            logger.warning("%s: %s", what, error)
 
     def _stop_waiting_for_workers(self) -> None:
         self._ordering = False
@@ -430,7 +440,7 @@ class WebSocketServer:
         ]
         for socket, outcome in zip(sockets, await asyncio.gather(*sends, return_exceptions=True), strict=True):
             if isinstance(outcome, Exception):
-                logger.warning("keepalive of %s not sent: %s", socket.send_channel, outcome)
+                self._log_failed_send(f"keepalive of {socket.send_channel} not sent", outcome)
 
 
 def _close_code(socket: _Socket) -> int:

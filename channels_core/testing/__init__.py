@@ -62,7 +62,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from .processes import ManagedProcess, RedisServer, free_port, http_ok, http_status, wait_past, wait_until
+from .processes import (
+    ManagedProcess,
+    PostgresServer,
+    RedisServer,
+    free_port,
+    http_ok,
+    http_status,
+    wait_past,
+    wait_until,
+)
 from .stacks import Project, Runserver, Site, Stack
 
 # In the reference's order: the fixtures, the sites, then the pieces they are made of.
@@ -75,6 +84,7 @@ __all__ = [  # noqa: RUF022
     "Runserver",
     "Stack",
     "RedisServer",
+    "PostgresServer",
     "ManagedProcess",
     "wait_until",
     "wait_past",

@@ -112,12 +112,6 @@ def test_the_site_answers_503_while_the_database_is_down_and_carries_on_after_it
         assert "Traceback" not in process.output(), f"{name} logged a traceback:\n{process.output()}"
 
 
-@pytest.mark.xfail(
-    reason="issue 14, in a file of another change: interfaces/websocket.py logs each socket it closes (WARNING) and "
-    "each disconnect it cannot emit (ERROR) during an outage. Fix: report BackendUnavailable there through a Backoff "
-    "(one outage per logger) and the per-socket lines at INFO",
-    strict=False,
-)
 def test_each_process_logs_the_outage_once_and_its_end_once(outage: Outage) -> None:
     # A refused request or a closed socket may say why at INFO or DEBUG, not at WARNING or above.
     logged = {name: outage.outage_lines(name) for name in outage.processes}
