@@ -27,8 +27,8 @@ import time
 
 from django.db import IntegrityError, models, transaction
 
-from . import defaults
 from .backends import get_backend
+from .context import current_alias
 from .models import PresenceMember
 from .names import validate_channel_name, validate_group_name
 
@@ -40,12 +40,13 @@ class Presence:
 
     Args:
         name: the set's name (group-name rules).
-        alias: the ``CHANNEL_BACKENDS`` entry whose ``GROUP_EXPIRY`` applies.
+        alias: the ``CHANNEL_BACKENDS`` entry whose ``GROUP_EXPIRY`` applies; by
+            default that of the message being handled (as for ``Group``).
     """
 
-    def __init__(self, name: str, alias: str = defaults.DEFAULT_ALIAS) -> None:
+    def __init__(self, name: str, alias: str | None = None) -> None:
         self.name = validate_group_name(name)
-        self.alias = alias
+        self.alias = current_alias() if alias is None else alias
 
     def __repr__(self) -> str:
         return f"Presence({self.name!r})"
