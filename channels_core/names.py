@@ -20,7 +20,6 @@ from .exceptions import InvalidChannelName
 
 __all__ = [
     "HANDLED_NAME",
-    "ORDERED_WEBSOCKET_CHANNELS",
     "RESPONSE_PREFIX",
     "WEBSOCKET_CONNECT",
     "WEBSOCKET_DISCONNECT",
@@ -44,8 +43,6 @@ WEBSOCKET_CONNECT = "django.websocket.connect"
 WEBSOCKET_RECEIVE = "django.websocket.receive"
 WEBSOCKET_KEEPALIVE = "django.websocket.keepalive"
 WEBSOCKET_DISCONNECT = "django.websocket.disconnect"
-#: One socket's messages on these are handled one at a time, in ``order`` (keepalives are not ordered).
-ORDERED_WEBSOCKET_CHANNELS = frozenset({WEBSOCKET_CONNECT, WEBSOCKET_RECEIVE, WEBSOCKET_DISCONNECT})
 #: Last part of the channel a worker tells a WebSocket server on that one of its messages was handled.
 #: Socket ids are 16 characters, so it never names a socket.
 HANDLED_NAME = "handled"

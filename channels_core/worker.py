@@ -13,12 +13,13 @@ clients until the batch is done
 round trip in, one out, for the whole batch. The price is written in
 ``docs/topics/design.rst`` ("Batching workers").
 
-After a socket's ``connect`` or ``receive``, the worker tells the WebSocket
-server that holds the socket that the message was handled (on
+After a socket's ``connect``, ``receive`` or ``keepalive``, the worker tells
+the WebSocket server that holds the socket that the message was handled (on
 :func:`~channels_core.names.handled_channel_of` the socket), whatever the
-consumer did; the server emits the socket's next message only then. That is
-what keeps one socket's messages in order across threads and processes
-("Per-socket ordering" in ``docs/topics/design.rst``).
+consumer did. The server emits the socket's next message only then, which
+keeps one socket's messages in order across threads and processes
+("Per-socket ordering" in ``docs/topics/design.rst``), and paces its
+keepalives by these reports, so they never overflow their channel.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from .context import handling_message
 from .exceptions import BackendUnavailable, ChannelsError
 from .messages import Message
 from .names import (
-    ORDERED_WEBSOCKET_CHANNELS,
     WEBSOCKET_CONNECT,
-    WEBSOCKET_DISCONNECT,
+    WEBSOCKET_KEEPALIVE,
+    WEBSOCKET_RECEIVE,
     handled_channel_of,
     is_response_channel,
 )
@@ -48,6 +49,10 @@ from .registry import Registry
 __all__ = ["Worker"]
 
 logger = logging.getLogger("channels_core.worker")
+
+#: Whose handling the worker reports to the socket's server: it waits for these before it sends
+#: the socket's next message (or keepalive). A disconnect is the socket's last: nobody waits.
+REPORTED_WEBSOCKET_CHANNELS = frozenset({WEBSOCKET_CONNECT, WEBSOCKET_RECEIVE, WEBSOCKET_KEEPALIVE})
 
 #: Distinct (channel, path) pairs remembered for "logged once"; bounded so odd paths cannot grow it forever.
 UNMATCHED_LOG_LIMIT = 10_000
@@ -145,7 +150,7 @@ class Worker:
             try:
                 self._consume(channel, message)
             finally:
-                if channel in ORDERED_WEBSOCKET_CHANNELS and channel != WEBSOCKET_DISCONNECT:
+                if channel in REPORTED_WEBSOCKET_CHANNELS:
                     self._report_handled(channel, message)
 
     def _consume(self, channel: str, message: Message) -> None:
@@ -164,15 +169,22 @@ class Worker:
             close_old_connections()
 
     def _report_handled(self, channel: str, message: Message) -> None:
-        """Tell the socket's server that its message ``order`` was handled, so it emits the next one."""
+        """Tell the socket's server that its message was handled, so it emits the next one (or keepalive)."""
         send_channel, order = message.get("send_channel"), message.get("order")
-        if not (isinstance(send_channel, str) and is_response_channel(send_channel) and isinstance(order, int)):
+        if not (isinstance(send_channel, str) and is_response_channel(send_channel)):
             return  # not from a WebSocket server: nobody waits
+        report: Message = {"socket": send_channel}
+        if channel == WEBSOCKET_KEEPALIVE:
+            report["keepalive"] = True
+        elif isinstance(order, int):
+            report["order"] = order
+        else:
+            return
         try:
-            self.backend.send(handled_channel_of(send_channel), {"socket": send_channel, "order": order})
+            self.backend.send(handled_channel_of(send_channel), report)
         except ChannelsError as error:
             # The server goes on by itself after its wait runs out; the socket is slowed, not stuck.
-            logger.warning("could not report %s message %d of %s handled: %s", channel, order, send_channel, error)
+            logger.warning("could not report %s message of %s handled: %s", channel, send_channel, error)
 
     def _unmatched(self, channel: str, message: Message) -> None:
         path = message.get("path")

@@ -36,9 +36,11 @@ never wait for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import queue
+import math
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +67,8 @@ from ..names import (
     new_channel_name,
 )
 from ..origins import OriginPolicy
+from .keepalives import KeepaliveSchedule
+from .outbox import Outbox
 
 __all__ = ["WebSocketServer"]
 
@@ -96,71 +100,15 @@ MESSAGE_TOO_BIG = 1009  # a frame whose message would be over the 1 MiB message 
 
 #: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
 SHUTDOWN_ORDER_GRACE = 2.0
-
-#: A message for the backend, and the future that gets the outcome of its send.
-_Pending = tuple[str, Message, "asyncio.Future[None]"]
-
-
-class _Outbox:
-    """Messages for the backend, sent in batches by one thread; each send's outcome comes back as a future."""
-
-    def __init__(self, backend: BaseBackend, loop: asyncio.AbstractEventLoop) -> None:
-        self.backend = backend
-        self.loop = loop
-        self._pending: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()  # None: close
-        self._thread = threading.Thread(target=self._run, name="channels-ws-outbox", daemon=True)
-        self._thread.start()
-
-    def send(self, channel: str, message: Message) -> asyncio.Future[None]:
-        """Queue ``message`` (from the event loop); the future fails with the error the send met, if any."""
-        sent = self.loop.create_future()
-        self._pending.put((channel, message, sent))
-        return sent
-
-    def close(self) -> None:
-        """Send what is queued, then stop the thread (blocks: call it from a thread of the executor)."""
-        self._pending.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            batch, closing = self._take_queued()
-            if batch:
-                self._send(batch)
-            if closing:
-                return
-
-    def _take_queued(self) -> tuple[list[_Pending], bool]:
-        """Wait for a message, then take every one queued behind it; and whether :meth:`close` was called."""
-        batch: list[_Pending] = []
-        item = self._pending.get()
-        while item is not None:
-            batch.append(item)
-            try:
-                item = self._pending.get_nowait()
-            except queue.Empty:
-                return batch, False
-        return batch, True
-
-    def _send(self, batch: list[_Pending]) -> None:
-        try:
-            outcomes: list[BaseException | None] = list(
-                self.backend.send_many([(channel, message) for channel, message, _ in batch])
-            )
-        except Exception as error:  # a bug: fail these sends rather than leave them waiting forever
-            logger.exception("sending %d message(s) failed", len(batch))
-            outcomes = [error] * len(batch)
-        self.loop.call_soon_threadsafe(_settle, [sent for _, _, sent in batch], outcomes)
-
-
-def _settle(futures: list[asyncio.Future[None]], outcomes: list[BaseException | None]) -> None:
-    for sent, outcome in zip(futures, outcomes, strict=True):
-        if sent.cancelled():
-            continue
-        if outcome is None:
-            sent.set_result(None)
-        else:
-            sent.set_exception(outcome)
+#: Seconds a connect or a frame waits for room in its full channel before its socket is closed with 1013.
+ROOM_WAIT = 10.0
+#: Bounds of the pause between two tries while waiting for room.
+ROOM_PAUSE_MIN = 0.02
+ROOM_PAUSE_MAX = 1.0
+#: Most keepalives of one server out at once (fewer when the keepalive channel is small).
+KEEPALIVE_WINDOW = 50
+#: Seconds before a keepalive that could not be emitted is tried again.
+KEEPALIVE_RETRY = 1.0
 
 
 @dataclass(eq=False)
@@ -175,8 +123,6 @@ class _Socket:
     closed_with: int | None = None
     #: Resolved when a worker reports message ``order`` handled; ``None`` while nothing is awaited.
     handled: asyncio.Future[None] | None = None
-    #: Whether a worker has handled (or we stopped waiting for) the connect: keepalives start then.
-    connect_handled: bool = False
 
 
 class WebSocketServer:
@@ -209,18 +155,27 @@ class WebSocketServer:
         #: Where workers report this server's sockets' messages handled (read with the replies).
         self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
         self.sockets: dict[str, _Socket] = {}
-        self._outbox: _Outbox | None = None
+        self._outbox: Outbox | None = None
         self._stopping = threading.Event()
         self._closing: set[asyncio.Task[None]] = set()
-        #: Whether sockets wait for their messages to be handled (until the shutdown's grace runs out).
-        self._ordering = True
+        #: Whether sockets wait for their messages to be handled, and for room in full channels
+        #: (until a shutdown's grace runs out).
+        self._patient = True
         #: Shares its outage with the inbox reader's back-off (same logger): one log line per outage.
         self._outage = Backoff(logger, wait=lambda seconds: None)
+        # At most a quarter of the keepalive channel's room, so several servers fit beside each other.
+        self._keepalives = KeepaliveSchedule(
+            interval=keepalive,
+            window=max(1, min(KEEPALIVE_WINDOW, backend.capacity_for(WEBSOCKET_KEEPALIVE) // 4)),
+            timeout=backend.expiry_for(WEBSOCKET_KEEPALIVE),
+        )
+        self._keepalives_changed = asyncio.Event()
+        self._keepalives_late_logged = -math.inf
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
         loop = asyncio.get_running_loop()
-        self._outbox = outbox = _Outbox(self.backend, loop)
+        self._outbox = outbox = Outbox(self.backend, loop)
         reader = threading.Thread(target=self._read_inbox, args=(loop,), name="channels-ws-inbox", daemon=True)
         reader.start()
         async with serve(
@@ -284,6 +239,9 @@ class WebSocketServer:
                 },
             )
             connected = True
+            # Only now: a socket whose connect is still being handled has not joined its groups.
+            self._keepalives.add(socket.send_channel, asyncio.get_running_loop().time())
+            self._keepalives_changed.set()
             async for frame in connection:
                 socket.order += 1
                 message: Message = {"send_channel": socket.send_channel, "path": path, "order": socket.order}
@@ -306,6 +264,7 @@ class WebSocketServer:
             await connection.close(MESSAGE_TOO_BIG, "message too big")
         finally:
             self.sockets.pop(socket.send_channel, None)
+            self._keepalives.remove(socket.send_channel)
             socket.writer.cancel()
             if connected:
                 await self._disconnected(socket)
@@ -319,8 +278,9 @@ class WebSocketServer:
             "order": socket.order,
         }
         try:
-            # The last of the socket's messages: nobody waits for it to be handled.
-            await self._emit(WEBSOCKET_DISCONNECT, message)
+            # The last of the socket's messages: nobody waits for it to be handled. But it must
+            # not be lost to a full channel or a short outage, or the socket's state would leak.
+            await self._emit_waiting_for_room(WEBSOCKET_DISCONNECT, message, self.backend.group_expiry, outage=True)
         except ChannelsError as error:
             self._log_failed_send(f"could not emit the disconnect of {socket.send_channel}", error)
 
@@ -333,8 +293,8 @@ class WebSocketServer:
         # Armed before the emit: the report can come back before the send's own outcome does.
         socket.handled = handled = asyncio.get_running_loop().create_future()
         try:
-            await self._emit(channel, message)
-            if not self._ordering:
+            await self._emit_waiting_for_room(channel, message, ROOM_WAIT)
+            if not self._patient:
                 return
             timeout = self.backend.expiry_for(channel) if self.order_timeout is None else self.order_timeout
             try:
@@ -350,7 +310,30 @@ class WebSocketServer:
                 )
         finally:
             socket.handled = None
-            socket.connect_handled = True
+
+    async def _emit_waiting_for_room(
+        self, channel: str, message: Message, patience: float, outage: bool = False
+    ) -> None:
+        """Emit, waiting up to ``patience`` seconds for room in a full channel (and, if ``outage``, for the backend).
+
+        A burst (a connect storm, a thousand clients lost at once) then slows
+        down instead of being refused; only what still finds no room after
+        ``patience`` is refused, with the error of its last try.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        pause = ROOM_PAUSE_MIN
+        while True:
+            try:
+                await self._emit(channel, message)
+                return
+            except (ChannelFull, BackendUnavailable) as error:
+                waiting_allowed = isinstance(error, ChannelFull) or outage
+                if not waiting_allowed or not self._patient or loop.time() + pause > deadline:
+                    raise
+            # Jittered, so sockets refused together do not all come back together.
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, ROOM_PAUSE_MAX)
 
     def _log_failed_send(self, what: str, error: Exception) -> None:
         """Log a send that failed: an outage once for the whole server (not once per socket), the rest as it comes."""
@@ -361,7 +344,7 @@ class WebSocketServer:
             logger.warning("%s: %s", what, error)
 
     def _stop_waiting_for_workers(self) -> None:
-        self._ordering = False
+        self._patient = False
         for socket in self.sockets.values():
             if socket.handled is not None and not socket.handled.done():
                 socket.handled.set_result(None)
@@ -371,10 +354,12 @@ class WebSocketServer:
     def _read_inbox(self, loop: asyncio.AbstractEventLoop) -> None:
         """One thread reads the replies for every socket of this server."""
         backoff = Backoff(logger, wait=self._stopping.wait)
+        was_down = False
         while not self._stopping.is_set():
             try:
                 batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
             except BackendUnavailable as error:
+                was_down = True
                 backoff.failed(error)
                 continue
             except Exception as error:  # a bug: without this thread no socket hears anything again
@@ -382,6 +367,9 @@ class WebSocketServer:
                 backoff.failed(error)
                 continue
             backoff.succeeded()
+            if was_down:  # the groups were in the backend: they may be gone (a Redis restart)
+                was_down = False
+                loop.call_soon_threadsafe(self._restore_memberships)
             if batch:
                 loop.call_soon_threadsafe(self._route, batch)
 
@@ -406,8 +394,11 @@ class WebSocketServer:
                 closing.add_done_callback(self._closing.discard)
 
     def _handled(self, report: Message) -> None:
-        """A worker handled a socket's message: let the socket emit its next one."""
+        """A worker handled a socket's message: let the socket emit its next one (or its next keepalive go)."""
         name = report.get("socket")
+        if report.get("keepalive") and isinstance(name, str):
+            self._keepalive_handled(name)
+            return
         socket = self.sockets.get(name) if isinstance(name, str) else None
         if socket is None or socket.handled is None or socket.handled.done():
             return  # the socket closed, or we stopped waiting for this report
@@ -422,25 +413,62 @@ class WebSocketServer:
             except ConnectionClosed:
                 return
 
+    # Keepalives: paced by the workers' reports (see keepalives.py), never dropped.
+
     async def _send_keepalives(self) -> None:
-        """Tell consumers every ``keepalive`` seconds which sockets are still open (group membership)."""
+        """Emit each socket's keepalive when due, as fast as workers report them handled, never faster."""
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.keepalive)
             try:
-                await self._send_keepalives_once()
+                due = self._keepalives.take_due(loop.time())
+                if due:
+                    self._warn_if_late(max(late for _, late in due))
+                    await self._emit_keepalives([name for name, _ in due])
             except Exception:  # a bug: log it, and keep the sockets in their groups next time
                 logger.exception("sending keepalives failed")
+            next_due = self._keepalives.next_due()
+            self._keepalives_changed.clear()
+            wait = None if next_due is None else max(0.0, next_due - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._keepalives_changed.wait(), wait)
 
-    async def _send_keepalives_once(self) -> None:
-        # A socket whose connect is still being handled has not joined its groups yet.
-        sockets = [socket for socket in self.sockets.values() if socket.connect_handled]
-        sends = [
-            self._emit(WEBSOCKET_KEEPALIVE, {"send_channel": socket.send_channel, "path": socket.path})
-            for socket in sockets
-        ]
-        for socket, outcome in zip(sockets, await asyncio.gather(*sends, return_exceptions=True), strict=True):
+    async def _emit_keepalives(self, names: list[str]) -> None:
+        sockets = [self.sockets[name] for name in names if name in self.sockets]
+        names = [socket.send_channel for socket in sockets]
+        sends = [self._emit(WEBSOCKET_KEEPALIVE, {"send_channel": s.send_channel, "path": s.path}) for s in sockets]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        now = asyncio.get_running_loop().time()
+        for name, outcome in zip(names, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                self._log_failed_send(f"keepalive of {socket.send_channel} not sent", outcome)
+                # Not dropped: tried again shortly, and its socket stays in its groups meanwhile.
+                self._keepalives.failed(name, now, retry_in=KEEPALIVE_RETRY)
+                self._log_failed_send(f"keepalive of {name} not sent, trying again in {KEEPALIVE_RETRY:g} s", outcome)
+
+    def _keepalive_handled(self, name: str) -> None:
+        if self._keepalives.handled(name, asyncio.get_running_loop().time()) and not self._keepalives.restoring:
+            logger.warning(
+                "restored the group memberships of every socket (%d) after the outage", len(self._keepalives)
+            )
+        self._keepalives_changed.set()
+
+    def _warn_if_late(self, late: float) -> None:
+        """Say so when keepalives fall behind (the workers do not keep up): sockets may drop out of groups."""
+        now = asyncio.get_running_loop().time()
+        if late > self.keepalive / 2 and now - self._keepalives_late_logged > self.keepalive:
+            self._keepalives_late_logged = now
+            logger.warning(
+                "keepalives are %.1f s late for %d socket(s): the workers do not keep up, and sockets may drop "
+                "out of their groups (GROUP_EXPIRY); add worker threads or processes",
+                late,
+                len(self._keepalives),
+            )
+
+    def _restore_memberships(self) -> None:
+        """The backend is back after an outage: re-announce every socket at once, since groups may have been lost."""
+        count = self._keepalives.restore_all(asyncio.get_running_loop().time())
+        if count:
+            logger.warning("backend back: re-announcing %d socket(s) to restore their group memberships", count)
+        self._keepalives_changed.set()
 
 
 def _close_code(socket: _Socket) -> int:

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from channels_core.backends import BaseBackend, backend_from_config
+from channels_core.interfaces import websocket
 from channels_core.interfaces.websocket import WebSocketServer
 from channels_core.names import handled_channel_of
 from channels_core.origins import OriginPolicy
@@ -29,9 +30,11 @@ CAPACITY = 5
 class RunningServer:
     """A :class:`WebSocketServer` serving from a thread of its own until :meth:`stop`."""
 
-    def __init__(self, backend: BaseBackend, order_timeout: float | None = None) -> None:
+    def __init__(self, backend: BaseBackend, order_timeout: float | None = None, keepalive: float = 30.0) -> None:
         self.backend = backend
-        self.server = WebSocketServer(backend, origins=OriginPolicy(["127.0.0.1"]), order_timeout=order_timeout)
+        self.server = WebSocketServer(
+            backend, origins=OriginPolicy(["127.0.0.1"]), order_timeout=order_timeout, keepalive=keepalive
+        )
         self.port = free_port()
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,27 +127,35 @@ def test_a_message_never_reported_handled_holds_its_socket_up_only_until_the_ord
     assert "not reported handled within 0.2 s" in caplog.text
 
 
-def test_a_full_receive_channel_closes_the_socket_that_found_it_full_with_1013(running: RunningServer) -> None:
+def test_a_full_receive_channel_slows_sockets_down_instead_of_closing_them(running: RunningServer) -> None:
     # One socket has one message in flight at a time, so it takes several sockets to fill the channel.
     with contextlib.ExitStack() as open_sockets:
         clients = [open_sockets.enter_context(running.connect()) for _ in range(CAPACITY + 1)]
         take(running.backend, "django.websocket.connect", CAPACITY + 1)
         for n, client in enumerate(clients):
             client.send(f"frame {n}")
-        # Whichever socket came last found the channel full: only it is closed, with 1013.
+        # The last frame waits at the server until a worker makes room; nobody is closed.
+        frames = take(running.backend, RECEIVE, CAPACITY + 1)
+        assert sorted(frame["text"] for frame in frames) == [f"frame {n}" for n in range(CAPACITY + 1)]
+        assert running.backend.receive(["django.websocket.disconnect"], timeout=0) is None
+
+
+def test_a_frame_that_finds_no_room_in_time_closes_only_its_socket_with_1013(
+    running: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(websocket, "ROOM_WAIT", 0.2)
+    with contextlib.ExitStack() as open_sockets:
+        clients = [open_sockets.enter_context(running.connect()) for _ in range(CAPACITY + 1)]
+        take(running.backend, "django.websocket.connect", CAPACITY + 1)
+        for n, client in enumerate(clients):
+            client.send(f"frame {n}")
         disconnect = wait_until(
             lambda: running.backend.receive(["django.websocket.disconnect"]),
             what="the disconnect of the socket refused",
         )[1]
-    assert disconnect["code"] == 1013
-    # Nothing was lost that was accepted, and the server still serves once workers catch up.
-    accepted = take(running.backend, RECEIVE, CAPACITY)
-    assert disconnect["send_channel"] not in {frame["send_channel"] for frame in accepted}
-    assert len({frame["text"] for frame in accepted}) == CAPACITY
-    with running.connect() as client:
-        take(running.backend, "django.websocket.connect", 1)
-        client.send("after the flood")
-        assert take(running.backend, RECEIVE, 1)[0]["text"] == "after the flood"
+        assert disconnect["code"] == 1013
+        accepted = take(running.backend, RECEIVE, CAPACITY)
+        assert disconnect["send_channel"] not in {frame["send_channel"] for frame in accepted}
 
 
 def test_a_page_of_the_same_origin_or_no_page_may_open_a_socket(running: RunningServer) -> None:
