@@ -15,6 +15,7 @@ __all__ = [
     "RECEIVE_TIMEOUT",
     "RETRY_BACKOFF_MAX",
     "RETRY_BACKOFF_MIN",
+    "SESSION_AGE",
 ]
 
 #: The alias used when ``Channel(name)`` names no backend.
@@ -36,6 +37,16 @@ MAX_NAME_LENGTH = 200
 
 #: Seconds between ``django.websocket.keepalive`` messages for one socket.
 KEEPALIVE = 30
+#: Seconds a channel session lives after its last save or refresh (``CHANNELS_SESSION_AGE``).
+SESSION_AGE = 3600
+#: Replies that may wait for one WebSocket client before its socket is closed (``CHANNELS_WS_SEND_BUFFER``).
+WS_SEND_BUFFER = 256
+#: Bytes of replies that may wait for one WebSocket client (``CHANNELS_WS_SEND_BUFFER_BYTES``).
+WS_SEND_BUFFER_BYTES = 4 * 1024 * 1024
+#: Frames a second one WebSocket client may send in the long run (``CHANNELS_WS_RECEIVE_RATE``; 0: no limit).
+WS_RECEIVE_RATE = 100.0
+#: Frames one WebSocket client may send at once, beyond its rate (``CHANNELS_WS_RECEIVE_BURST``).
+WS_RECEIVE_BURST = 200
 #: Seconds the WSGI adapter waits for a worker's answer before it answers 503 (``CHANNELS_HTTP_TIMEOUT``).
 HTTP_TIMEOUT = 20.0
 

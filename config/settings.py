@@ -127,6 +127,9 @@ CHANNELS_RETRY_AFTER = int(os.environ.get("CHANNELS_RETRY_AFTER", "5"))  # the 5
 CHANNELS_MAX_REQUEST_BODY = int(os.environ.get("CHANNELS_MAX_REQUEST_BODY", str(64 * 1024 * 1024)))
 CHANNELS_WS_KEEPALIVE = float(os.environ.get("CHANNELS_WS_KEEPALIVE", "30"))
 CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256"))  # messages per socket
+CHANNELS_WS_SEND_BUFFER_BYTES = int(os.environ.get("CHANNELS_WS_SEND_BUFFER_BYTES", str(4 * 1024 * 1024)))
+CHANNELS_WS_RECEIVE_RATE = float(os.environ.get("CHANNELS_WS_RECEIVE_RATE", "100"))  # frames/s per socket
+CHANNELS_WS_RECEIVE_BURST = int(os.environ.get("CHANNELS_WS_RECEIVE_BURST", "200"))
 CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
 CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
 

@@ -3,17 +3,15 @@
 Built on the ``websockets`` library (asyncio). For each socket it emits
 ``connect``, ``receive`` (one per frame), ``keepalive`` (every ``keepalive``
 seconds) and ``disconnect`` messages, and it sends the socket whatever
-arrives on its response channel (DESIGN.md §4)::
-
-    {"text": "..."}            a text frame
-    {"bytes": "<base64>"}      a binary frame
-    {"close": true | code}     close the socket, after sending what else the message holds
-    any other dict             the whole dict as one JSON text frame
+arrives on its response channel; what those messages hold, and what a reply
+becomes, is :mod:`channels_core.frames`.
 
 Every socket's response channel lives in this server's inbox, so one thread
 reads replies for all sockets with one blocking receive, and hands each to
-the socket's bounded send buffer. A socket whose buffer overflows (its client
-stopped reading) is closed, so it never holds up the others.
+the socket's send buffer, bounded in replies and in bytes. A socket whose
+buffer overflows (its client stopped reading) is closed, so it never holds up
+the others; a socket that sends faster than its receive rate is read more
+slowly (:mod:`~channels_core.interfaces.limits`).
 
 The other way, one thread sends what the sockets emit: whatever piled up
 while its last round trip was under way goes in the next, with
@@ -37,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import random
@@ -55,7 +52,13 @@ from .. import defaults
 from ..backends import BaseBackend
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, MessageTooLarge
-from ..http import decode_body, encode_body
+from ..frames import (
+    connect_message,
+    disconnect_message,
+    keepalive_message,
+    receive_message,
+    reply_of,
+)
 from ..messages import Message
 from ..names import (
     WEBSOCKET_CONNECT,
@@ -68,6 +71,7 @@ from ..names import (
 )
 from ..origins import OriginPolicy
 from .keepalives import KeepaliveSchedule
+from .limits import ReceiveRate, SendBuffer
 from .outbox import Outbox
 
 __all__ = ["WebSocketServer"]
@@ -116,7 +120,8 @@ class _Socket:
     connection: ServerConnection
     send_channel: str
     path: str
-    outgoing: asyncio.Queue[Message]
+    outgoing: SendBuffer
+    receive_rate: ReceiveRate
     order: int = 0
     writer: asyncio.Task[None] | None = field(default=None)
     #: The code this server closed the socket with, if it did (the peer may never answer).
@@ -132,7 +137,10 @@ class WebSocketServer:
         backend: a backend that crosses processes (workers run elsewhere).
         origins: which pages may open sockets (see :mod:`channels_core.origins`).
         keepalive: seconds between ``django.websocket.keepalive`` messages per socket.
-        send_buffer: messages waiting for one client before its socket is closed.
+        send_buffer: replies waiting for one client before its socket is closed.
+        send_buffer_bytes: bytes of replies waiting for one client before its socket is closed.
+        receive_rate: frames a second one socket may send in the long run (``0``: no limit).
+        receive_burst: frames one socket may send at once.
         order_timeout: seconds a socket's next message waits for the previous one to be
             handled; ``None`` waits for the previous message's channel expiry.
     """
@@ -143,7 +151,10 @@ class WebSocketServer:
         *,
         origins: OriginPolicy,
         keepalive: float = defaults.KEEPALIVE,
-        send_buffer: int = 256,
+        send_buffer: int = defaults.WS_SEND_BUFFER,
+        send_buffer_bytes: int = defaults.WS_SEND_BUFFER_BYTES,
+        receive_rate: float = defaults.WS_RECEIVE_RATE,
+        receive_burst: int = defaults.WS_RECEIVE_BURST,
         order_timeout: float | None = None,
     ) -> None:
         self.backend = backend
@@ -151,6 +162,9 @@ class WebSocketServer:
         self.origins = origins
         self.keepalive = keepalive
         self.send_buffer = send_buffer
+        self.send_buffer_bytes = send_buffer_bytes
+        self.receive_rate = receive_rate
+        self.receive_burst = receive_burst
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
         #: Where workers report this server's sockets' messages handled (read with the replies).
         self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
@@ -220,35 +234,31 @@ class WebSocketServer:
         request = connection.request
         assert request is not None
         path, _, query_string = request.path.partition("?")
-        socket = _Socket(connection, new_channel_name(self.inbox), path, asyncio.Queue(self.send_buffer))
+        socket = _Socket(
+            connection,
+            new_channel_name(self.inbox),
+            path,
+            SendBuffer(self.send_buffer, self.send_buffer_bytes),
+            ReceiveRate(self.receive_rate, self.receive_burst),
+        )
         self.sockets[socket.send_channel] = socket
         socket.writer = asyncio.create_task(self._write(socket))
         connected = False
         try:
-            await self._emit_in_order(
-                socket,
-                WEBSOCKET_CONNECT,
-                {
-                    "send_channel": socket.send_channel,
-                    "path": path,
-                    "query_string": query_string,
-                    "headers": [[name.lower(), value] for name, value in request.headers.raw_items()],
-                    "client": list(connection.remote_address[:2]),
-                    "server": list(connection.local_address[:2]),
-                    "order": 0,
-                },
+            headers = request.headers.raw_items()
+            connect = connect_message(
+                socket.send_channel, path, query_string, headers, connection.remote_address, connection.local_address
             )
+            await self._emit_in_order(socket, WEBSOCKET_CONNECT, connect)
             connected = True
             # Only now: a socket whose connect is still being handled has not joined its groups.
             self._keepalives.add(socket.send_channel, asyncio.get_running_loop().time())
             self._keepalives_changed.set()
             async for frame in connection:
+                if wait := socket.receive_rate.delay():
+                    await asyncio.sleep(wait)  # over its rate: read it later, so the client slows down
                 socket.order += 1
-                message: Message = {"send_channel": socket.send_channel, "path": path, "order": socket.order}
-                if isinstance(frame, str):
-                    message["text"] = frame
-                else:
-                    message["bytes"] = encode_body(frame)
+                message = receive_message(socket.send_channel, path, socket.order, frame)
                 await self._emit_in_order(socket, WEBSOCKET_RECEIVE, message)
         except ConnectionClosed:
             pass
@@ -271,12 +281,7 @@ class WebSocketServer:
 
     async def _disconnected(self, socket: _Socket) -> None:
         socket.order += 1
-        message = {
-            "send_channel": socket.send_channel,
-            "path": socket.path,
-            "code": _close_code(socket),
-            "order": socket.order,
-        }
+        message = disconnect_message(socket.send_channel, socket.path, _close_code(socket), socket.order)
         try:
             # The last of the socket's messages: nobody waits for it to be handled. But it must
             # not be lost to a full channel or a short outage, or the socket's state would leak.
@@ -381,10 +386,13 @@ class WebSocketServer:
             socket = self.sockets.get(channel)
             if socket is None:
                 continue  # the socket closed meanwhile
-            try:
-                socket.outgoing.put_nowait(message)
-            except asyncio.QueueFull:
-                logger.warning("closing %s: %d messages wait and the client does not read", channel, self.send_buffer)
+            if not socket.outgoing.put(reply_of(message)):
+                logger.warning(
+                    "closing %s: %d replies (%d bytes) wait and the client does not read",
+                    channel,
+                    len(socket.outgoing),
+                    socket.outgoing.bytes,
+                )
                 del self.sockets[channel]
                 if socket.writer is not None:
                     socket.writer.cancel()
@@ -407,9 +415,12 @@ class WebSocketServer:
 
     async def _write(self, socket: _Socket) -> None:
         while True:
-            message = await socket.outgoing.get()
+            reply = await socket.outgoing.get()
             try:
-                await _deliver(socket.connection, message)
+                if reply.frame is not None:
+                    await socket.connection.send(reply.frame)
+                if reply.close is not None:
+                    await socket.connection.close(reply.close)
             except ConnectionClosed:
                 return
 
@@ -435,7 +446,7 @@ class WebSocketServer:
     async def _emit_keepalives(self, names: list[str]) -> None:
         sockets = [self.sockets[name] for name in names if name in self.sockets]
         names = [socket.send_channel for socket in sockets]
-        sends = [self._emit(WEBSOCKET_KEEPALIVE, {"send_channel": s.send_channel, "path": s.path}) for s in sockets]
+        sends = [self._emit(WEBSOCKET_KEEPALIVE, keepalive_message(s.send_channel, s.path)) for s in sockets]
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         now = asyncio.get_running_loop().time()
         for name, outcome in zip(names, outcomes, strict=True):
@@ -477,16 +488,3 @@ def _close_code(socket: _Socket) -> int:
     if code in (None, 1006) and socket.closed_with is not None:
         return socket.closed_with
     return code or 1006
-
-
-async def _deliver(connection: ServerConnection, message: Message) -> None:
-    """Send one reply message to the client, by the rules in the module docstring."""
-    close = message.get("close")
-    if "text" in message:
-        await connection.send(str(message["text"]))
-    elif "bytes" in message:
-        await connection.send(decode_body(message["bytes"]))
-    elif content := {key: value for key, value in message.items() if key != "close"}:
-        await connection.send(json.dumps(content, ensure_ascii=False, separators=(",", ":")))
-    if close:
-        await connection.close(1000 if close is True else int(close))

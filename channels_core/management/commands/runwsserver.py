@@ -34,7 +34,10 @@ def websocket_server(alias: str = defaults.DEFAULT_ALIAS, page_port: int | None 
         get_backend(alias),
         origins=origins,
         keepalive=keepalive_interval(),
-        send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", 256)),
+        send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", defaults.WS_SEND_BUFFER)),
+        send_buffer_bytes=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER_BYTES", defaults.WS_SEND_BUFFER_BYTES)),
+        receive_rate=float(getattr(settings, "CHANNELS_WS_RECEIVE_RATE", defaults.WS_RECEIVE_RATE)),
+        receive_burst=int(getattr(settings, "CHANNELS_WS_RECEIVE_BURST", defaults.WS_RECEIVE_BURST)),
         order_timeout=order_timeout(),
     )
 
