@@ -12,12 +12,15 @@ send whose reply was lost could deliver twice).
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import itertools
+import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
@@ -34,94 +37,256 @@ from .hashring import HashRing
 
 __all__ = ["RedisBackend"]
 
+T = TypeVar("T")
+
 #: Longest blocking pop while listening on several shards, so a message on
 #: another shard waits at most about this long per shard.
 SHARD_POLL_SLICE = 0.05
-#: Seconds a thread's connection may sit unused before it is checked (one poll) for a server restart.
+#: Seconds a pooled connection may sit unused before it is checked (one poll) for a server restart.
 IDLE_CHECK_AFTER = 1.0
 #: Seconds between two readings of a server's clock (for dropping expired entries).
 CLOCK_CHECK_EVERY = 30.0
 #: Most messages, and about the most bytes, stored by one script call of ``send_many``.
 SEND_BATCH_COUNT = 100
 SEND_BATCH_BYTES = 1024 * 1024
+#: Most connections one process holds to one Redis server (the ``POOL_SIZE`` key's default). Each
+#: thread holds at most one per server at a time, and only a receive holds one for long (a blocking
+#: pop). The busiest processes: ``runworker --threads 8`` (8 threads, each blocked in a pop or
+#: sending its replies), a gunicorn process as config/gunicorn.conf.py deploys it (32 request
+#: threads that send, one of them reading the inbox), ``runwsserver`` (its inbox reader, its
+#: outbox). Even all of them in one process, as ``runserver`` nearly is, need 43; 64 leaves room.
+POOL_SIZE = 64
+#: Error replies (their codes) that mean the server cannot serve now, whatever the command:
+#: loading its data, a replica (after a failover), out of memory, busy in a script, unable to
+#: persist or replicate, a cluster or a replica without its nodes. They reach callers as
+#: BackendUnavailable, as a lost connection does; other error replies are bugs or misconfigurations.
+REFUSALS = frozenset(
+    {"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "OOM", "BUSY", "MISCONF", "NOREPLICAS"}
+)
 _SCRIPTS = ("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND")
+#: Held while a pool leaves the sockets of the process it was forked from.
+_AFTER_FORK = threading.Lock()
+
+
+class _Pool:
+    """At most ``size`` connections to one Redis server, each lent to one thread at a time.
+
+    A thread borrows a connection for one command, one blocking pop or one
+    pipeline, so a process holds at most ``size`` connections whatever its
+    number of threads (a thread-per-request server would otherwise grow them
+    without bound). The last connection given back is the first lent again (a
+    stack): a quiet process keeps using the same few sockets. A stack under a
+    lock costs under a microsecond a command, several times less than
+    redis-py's pool, which polls every socket it lends and counts for metrics.
+
+    When every connection is lent, a thread queues for one. A connection given
+    back goes straight to the longest-waiting thread, so a thread blocking in
+    pops in a loop (a worker) cannot take it back before a sender that waits.
+
+    A forked child never uses its parent's sockets: the first borrow in a new
+    process (gunicorn forks workers from a preloaded parent) closes its copies
+    and starts empty.
+    """
+
+    def __init__(self, connect: Callable[[], AbstractConnection], size: int, timeout: float, url: str) -> None:
+        self.size = size
+        self.timeout = timeout
+        self.url = url
+        self._connect = connect
+        self._pid = os.getpid()
+        self._start_empty()
+
+    def _start_empty(self) -> None:
+        self._lock = threading.Lock()
+        self._made: list[AbstractConnection] = []
+        self._idle: list[tuple[AbstractConnection, float]] = []  # with the time each came back
+        self._queue: collections.deque[_Turn] = collections.deque()
+        self._lent_when_closed: set[AbstractConnection] = set()
+
+    def take(self) -> AbstractConnection:
+        """A connection for this thread alone, until :meth:`give_back`.
+
+        Raises:
+            BackendUnavailable: every connection stayed lent for ``timeout`` seconds.
+        """
+        self._leave_parent()
+        turn = None
+        with self._lock:
+            # A thread only queues when every connection is lent, and a connection given
+            # back goes to the queue first, so nothing idle is ever passed over.
+            if self._idle:
+                connection, returned_at = self._idle.pop()
+            elif len(self._made) < self.size:
+                connection, returned_at = self._connect(), time.monotonic()
+                self._made.append(connection)
+            else:
+                turn = _Turn()
+                self._queue.append(turn)
+        if turn is not None:
+            return self._wait_for(turn)
+        if time.monotonic() - returned_at > IDLE_CHECK_AFTER and _closed_by_peer(connection):
+            # The server went away while it sat idle (a restart): nothing was sent
+            # yet, so reconnecting now is safe.
+            connection.disconnect()  # type: ignore[no-untyped-call]
+        return connection
+
+    def _wait_for(self, turn: _Turn) -> AbstractConnection:
+        try:
+            turn.wait(self.timeout)
+        except BaseException:  # interrupted: pass on a connection handed meanwhile
+            if (handed := self._leave_queue(turn)) is not None:
+                self.give_back(handed)
+            raise
+        if (handed := self._leave_queue(turn)) is None:
+            raise BackendUnavailable(
+                f"the pool of {self.size} connection{'s' if self.size != 1 else ''} to Redis at {self.url} "
+                "was exhausted: none came free "
+                f"within {self.timeout:g} s (POOL_TIMEOUT). Redis may well be up; POOL_SIZE must exceed the "
+                "number of this process's threads that block in receives at once"
+            )
+        return handed
+
+    def _leave_queue(self, turn: _Turn) -> AbstractConnection | None:
+        """The connection handed to ``turn``, or ``None`` (then no connection is handed to it any more)."""
+        with self._lock:  # give_back hands over under this lock: a hand-over is either seen here or never made
+            if turn.connection is None:
+                self._queue.remove(turn)
+            return turn.connection
+
+    def give_back(self, connection: AbstractConnection) -> None:
+        """Return a connection taken with :meth:`take`, disconnected if it failed."""
+        with self._lock:
+            if self._lent_when_closed and connection in self._lent_when_closed:
+                self._lent_when_closed.discard(connection)
+                connection.disconnect()  # type: ignore[no-untyped-call]
+            if self._queue:
+                self._queue.popleft().hand(connection)
+            else:
+                self._idle.append((connection, time.monotonic()))
+
+    def close(self) -> None:
+        """Disconnect every connection: the idle ones now, the lent ones when they come back.
+
+        The pool stays usable: a connection reconnects on its next use.
+        """
+        self._leave_parent()
+        with self._lock:
+            idle = {connection for connection, _ in self._idle}
+            for connection in idle:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+            self._lent_when_closed = set(self._made) - idle
+
+    def _leave_parent(self) -> None:
+        """In a forked child (a new pid): close the child's copies of the parent's sockets, and start empty.
+
+        redis-py shuts a socket down only in the process that opened it, so
+        closing the copies here leaves the parent's connections working. The
+        lock is new too: the parent's may have been held by a thread that the
+        child does not have. Two threads of the child may get here at once;
+        only the first one starts the pool afresh.
+        """
+        if self._pid == os.getpid():
+            return
+        with _AFTER_FORK:
+            if self._pid == os.getpid():
+                return
+            for connection in self._made:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+            self._start_empty()
+            self._pid = os.getpid()
+
+
+class _Turn:
+    """A thread's place in the queue for a connection.
+
+    A bare lock, locked until a connection is handed over, wakes the waiting
+    thread for less than an :class:`threading.Event` (a condition and a lock).
+    """
+
+    __slots__ = ("_handed", "connection")
+
+    def __init__(self) -> None:
+        self.connection: AbstractConnection | None = None
+        self._handed = threading.Lock()
+        self._handed.acquire()
+
+    def wait(self, timeout: float) -> None:
+        """Wait until a connection is handed over, or ``timeout`` seconds have passed."""
+        self._handed.acquire(timeout=max(timeout, 0))
+
+    def hand(self, connection: AbstractConnection) -> None:
+        self.connection = connection
+        self._handed.release()
 
 
 class _Shard:
-    """One Redis server, reached through one connection per thread.
-
-    A thread keeps its own connection instead of borrowing one from a pool for
-    every command: the pool's bookkeeping costs more than the command itself,
-    and a thread blocked in a pop holds its connection anyway.
-    """
+    """One Redis server, reached through a bounded pool of connections (see :class:`_Pool`)."""
 
     def __init__(self, url: str, config: Mapping[str, Any]) -> None:
         self.url = url
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", 5.0))
         options = parse_url(url)  # type: ignore[no-untyped-call]
-        self._connection_class = options.pop("connection_class", redis.Connection)
-        self._options = {
-            **options,
-            "socket_timeout": self.socket_timeout,
-            "socket_connect_timeout": float(config.get("CONNECT_TIMEOUT", 2.0)),
+        connection_class = options.pop("connection_class", redis.Connection)
+        options.update(
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=float(config.get("CONNECT_TIMEOUT", 2.0)),
             # No automatic retries: a send retried after a lost reply could deliver twice.
-            "retry": Retry(NoBackoff(), 0),
-        }
-        self._local = threading.local()
-        self._connections: list[AbstractConnection] = []
-        self._lock = threading.Lock()
+            retry=Retry(NoBackoff(), 0),
+        )
+        size = int(config.get("POOL_SIZE", POOL_SIZE))
+        if size < 1:
+            raise ImproperlyConfigured(f"the Redis backend's POOL_SIZE must be 1 or more, not {size!r}")
+        # Longer than the longest blocking pop (half the socket timeout), so a pool
+        # that only blocked receives hold frees a connection in time.
+        pool_timeout = float(config.get("POOL_TIMEOUT", self.socket_timeout))
+        self.pool = _Pool(functools.partial(connection_class, **options), size, pool_timeout, url)
         self.scripts = {name: getattr(redis_lua, name) for name in _SCRIPTS}
         self.shas = {name: _sha1(source) for name, source in self.scripts.items()}
         self._clock_offset_ms = 0.0
         self._clock_read_at = -CLOCK_CHECK_EVERY
 
-    def _connection(self) -> AbstractConnection:
-        local = self._local
-        connection: AbstractConnection | None = getattr(local, "connection", None)
-        now = time.monotonic()
-        if connection is None:
-            connection = self._connection_class(**self._options)
-            local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        elif now - local.last_used > IDLE_CHECK_AFTER and connection._sock is not None and _closed_by_peer(connection):
-            # The server went away while we were idle (a restart): nothing was
-            # sent yet, so reconnecting now is safe.
-            connection.disconnect()
-        local.last_used = now
-        return connection
-
     def call(self, *args: Any) -> Any:
-        """Send one command and read its reply; connection failures become :exc:`BackendUnavailable`."""
-        connection = self._connection()
-        try:
-            connection.send_command(*args)  # type: ignore[no-untyped-call]
-            return connection.read_response()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-            raise self._lost(connection, error) from error
+        """Send one command and read its reply; the server's failures become :exc:`BackendUnavailable`."""
+        return self.lend(lambda connection: _command(connection, args))
 
     def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send several commands in one write and read every reply (a pipeline: one round trip).
 
-        Error replies come back in the list, as :exc:`redis.ResponseError`.
+        Error replies come back in the list: :exc:`BackendUnavailable` for those
+        meaning the server cannot serve now, :exc:`redis.ResponseError` for others.
         """
-        connection = self._connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as error:
-                    replies.append(error)
-            return replies
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-            raise self._lost(connection, error) from error
+        replies = self.lend(lambda connection: _pipeline(connection, commands))
+        return [self._unavailable(reply) if _refused(reply) else reply for reply in replies]
 
-    def _lost(self, connection: AbstractConnection, error: Exception) -> BackendUnavailable:
-        connection.disconnect()  # type: ignore[no-untyped-call]
+    def lend(self, talk: Callable[[AbstractConnection], T]) -> T:
+        """Run ``talk`` on a pooled connection: one command, one blocking pop or one pipeline.
+
+        The server's failures come out as :exc:`BackendUnavailable`. A connection
+        that failed goes back disconnected, to reconnect on its next use: a reply
+        half read, or a socket to a server that went away, must not reach the
+        next borrower. (A function rather than a context manager: a generator
+        per command would cost more than the pool itself.)
+        """
+        connection = self.pool.take()
+        try:
+            return talk(connection)
+        except redis.ResponseError as error:  # a whole reply was read: the connection is in step
+            if not _refused(error):
+                raise
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            raise self._unavailable(error) from error
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            raise self._unavailable(error) from error
+        except BaseException:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            self.pool.give_back(connection)
+
+    def _unavailable(self, error: Exception) -> BackendUnavailable:
         self._clock_read_at = -CLOCK_CHECK_EVERY  # it may be another server when we are back
-        return BackendUnavailable(f"Redis at {self.url} is unavailable: {error}")
+        return BackendUnavailable(f"Redis at {self.url} is unavailable: {_described(error)}")
 
     def run(self, script: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run one of the backend's Lua scripts, loading it first if this server lacks it."""
@@ -132,7 +297,11 @@ class _Shard:
             return self.call("EVALSHA", self.shas[script], len(keys), *keys, *args)
 
     def run_many(self, script: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
-        """Run a script once per ``(keys, args)``, all in one round trip (two if the server lacks it)."""
+        """Run a script once per ``(keys, args)``, all in one round trip (two if the server lacks it).
+
+        A call the server refused (out of memory, say) has a :exc:`BackendUnavailable`
+        for its reply, so the others still report what they did.
+        """
         commands = [("EVALSHA", self.shas[script], len(keys), *keys, *args) for keys, args in calls]
         replies = self.call_many(commands)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)]
@@ -141,7 +310,7 @@ class _Shard:
             for i, reply in zip(missing, self.call_many([commands[i] for i in missing]), strict=True):
                 replies[i] = reply
         for reply in replies:
-            if isinstance(reply, redis.ResponseError):
+            if isinstance(reply, redis.ResponseError):  # a bug or a misconfiguration, not an outage
                 raise reply
         return replies
 
@@ -159,11 +328,7 @@ class _Shard:
         return now * 1000 + self._clock_offset_ms
 
     def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.disconnect()  # type: ignore[no-untyped-call]
-            self._connections.clear()
-        self._local = threading.local()
+        self.pool.close()
 
 
 class RedisBackend(BaseBackend):
@@ -171,7 +336,28 @@ class RedisBackend(BaseBackend):
 
     Extra ``CHANNEL_BACKENDS`` keys: ``HOSTS`` (Redis URLs; several shard),
     ``PREFIX`` (key prefix, default ``"channels:"``), ``SOCKET_TIMEOUT`` and
-    ``CONNECT_TIMEOUT`` (seconds).
+    ``CONNECT_TIMEOUT`` (seconds), ``POOL_SIZE`` (most connections a process
+    holds to each server, default 64) and ``POOL_TIMEOUT`` (seconds a thread
+    waits for one when all are in use, default the socket timeout).
+
+    Sizing the pool: a thread holds at most one connection per server at a
+    time, for one command, or for one blocking pop of at most half the socket
+    timeout while it receives. So ``POOL_SIZE`` must be larger than the number
+    of a process's threads that may block in a receive at once (its worker
+    threads, plus one for an interface server's inbox), by the number of
+    threads that send at the same time; a pool as large as the process's
+    threads never makes one wait. A thread that waits longer than
+    ``POOL_TIMEOUT`` gets :exc:`BackendUnavailable` saying that the pool was
+    exhausted. Redis's own limit (``maxclients``, 10000 by default) bounds the
+    sum over every process.
+
+    Every failure of a server reaches callers as :exc:`BackendUnavailable`: a
+    lost connection, a timeout, and the error replies of a server that cannot
+    serve now (``LOADING``, ``READONLY`` from a replica after a failover,
+    ``OOM``, ``BUSY``, ``MASTERDOWN``, ``CLUSTERDOWN``, ``TRYAGAIN``,
+    ``MISCONF``, ``NOREPLICAS``). Nothing is retried. Other error replies
+    (``WRONGTYPE``, say) are bugs or misconfigurations and come out as
+    redis-py raised them.
     """
 
     def __init__(self, config: Mapping[str, Any], alias: str = defaults.DEFAULT_ALIAS) -> None:
@@ -225,8 +411,10 @@ class RedisBackend(BaseBackend):
                     results[i] = error
                 continue
             for batch, stored in zip(batches, replies, strict=True):
-                for i, one in zip(batch, stored, strict=True):
-                    results[i] = bool(one)
+                if isinstance(stored, BackendUnavailable):  # the server refused this batch (out of memory, say)
+                    stored = [stored] * len(batch)
+                for i, outcome in zip(batch, stored, strict=True):
+                    results[i] = outcome if isinstance(outcome, BackendUnavailable) else bool(outcome)
         return results
 
     def _pop(self, queues: list[str], timeout: float, limit: int) -> list[Entry]:
@@ -371,8 +559,53 @@ def _sha1(source: str) -> str:
 
 
 def _closed_by_peer(connection: AbstractConnection) -> bool:
-    """Whether an idle connection's socket has been closed by the server."""
+    """Whether an idle connection's socket has been closed by the server (``False`` if it has none yet)."""
+    if connection._sock is None:
+        return False
     try:
         return bool(connection.can_read(timeout=0))
     except (redis.ConnectionError, OSError):
         return True
+
+
+def _command(connection: AbstractConnection, args: Sequence[Any]) -> Any:
+    connection.send_command(*args)  # type: ignore[no-untyped-call]
+    return connection.read_response()
+
+
+def _pipeline(connection: AbstractConnection, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """Every reply to ``commands``, error replies included; the connection is dropped after a refusal.
+
+    After a failover, a new connection may reach the new primary (behind a DNS
+    name or a proxy), as it does after :meth:`_Shard.lend` sees one refused command.
+    """
+    connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
+    replies = [_reply(connection) for _ in commands]
+    if any(_refused(reply) for reply in replies):
+        connection.disconnect()  # type: ignore[no-untyped-call]
+    return replies
+
+
+def _reply(connection: AbstractConnection) -> Any:
+    """The next reply on ``connection``; an error reply is returned, not raised."""
+    try:
+        return connection.read_response()
+    except redis.ResponseError as error:
+        return error
+
+
+def _refused(reply: object) -> bool:
+    """Whether ``reply`` is an error reply meaning the server cannot serve now (see :data:`REFUSALS`)."""
+    return isinstance(reply, redis.ResponseError) and _code(reply) in REFUSALS
+
+
+def _code(error: redis.RedisError) -> str:
+    """An error reply's code (redis-py keeps the codes it knows apart from the text)."""
+    return error.status_code or str(error).partition(" ")[0]
+
+
+def _described(error: Exception) -> str:
+    """The error as the server or the socket put it, with its code."""
+    if isinstance(error, redis.RedisError) and error.status_code and error.status_code != "ERR":
+        return f"{error.status_code} {error}"
+    return str(error)
