@@ -7,44 +7,58 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps: `make run` installs the site's dependencies only; `make test` adds
+# the test tools (pyproject.toml's "test" extra) on top, reinstalling nothing.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test bench lint typecheck docs pytest system-packages clean
+# A recipe that fails leaves no half-made target behind (a virtualenv without pip, say).
+.DELETE_ON_ERROR:
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py loaddemo
 	$(BIN)/python manage.py runserver
 
-test: system-packages $(STAMP) lint typecheck docs pytest
+test: system-packages $(TEST_STAMP) lint typecheck docs pytest
 
 # Run nothing else meanwhile: the figures are only worth comparing on a quiet machine.
-bench: $(STAMP)
-	@BENCH=1 scripts/install-system-packages
+bench: $(RUN_STAMP)
+	@BENCH=1 PYTHON=$(PYTHON) scripts/install-system-packages test
 	$(BIN)/python bench/run.py --out bench/results/layer.json
 	$(BIN)/python bench/interfaces.py --out bench/results/stack.json
 
 system-packages:
-	@scripts/install-system-packages
+	@PYTHON=$(PYTHON) scripts/install-system-packages test
 
-$(STAMP): pyproject.toml
+# Debian and Ubuntu ship Python's venv module in a package of its own (python3.X-venv).
+$(VENV)/pyvenv.cfg:
+	@PYTHON=$(PYTHON) scripts/install-system-packages run
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-lint: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(VENV)/pyvenv.cfg
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml $(RUN_STAMP)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(TEST_STAMP)
+
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy --strict channels_core
 
 # Warnings are errors and every cross-reference must resolve; needs Graphviz's dot.
-docs: $(STAMP)
+docs: $(TEST_STAMP)
+	@PYTHON=$(PYTHON) scripts/install-system-packages docs
 	$(BIN)/sphinx-build -W -n --keep-going -b html docs docs/_build/html
 
-pytest: $(STAMP)
+pytest: $(TEST_STAMP)
 	$(BIN)/pytest
 
 clean:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from typing import Any
 
@@ -11,7 +12,15 @@ from tests.helpers import ROOT
 
 
 def compose_config() -> dict[str, Any]:
-    """Validate the file with ``docker-compose config`` (no engine needed) and return what it printed."""
+    """Validate the file with ``docker-compose config`` (no engine needed) and return what it printed.
+
+    Compose v1, the ``docker-compose`` package of Debian 12 and Ubuntu, is a Python program that resolves the
+    file without talking to a Docker daemon; scripts/install-system-packages installs it without the
+    engine its package recommends.
+    """
+    assert shutil.which("docker-compose", path="/usr/bin:/bin"), (
+        "no docker-compose in /usr/bin: `make test` installs it (scripts/install-system-packages test)"
+    )
     result = subprocess.run(
         ["docker-compose", "-f", "docker-compose.yml", "config"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
