@@ -13,6 +13,11 @@ view would find on ``request``:
   worker process runs it. It is saved after the consumer returns or raises
   (only if modified) and deleted on ``django.websocket.disconnect``.
 
+A channel session expires ``CHANNELS_SESSION_AGE`` seconds (default 3600)
+after it was last written, not after Django's ``SESSION_COOKIE_AGE``; see
+:func:`channel_session` for how it is kept alive while its socket lives, and
+swept when its disconnect never came.
+
 Only connect carries headers. Under :func:`channel_session`, the HTTP
 decorators remember the session key at connect, so ``receive``, ``keepalive``
 and ``disconnect`` get the same ``session`` and ``user``; without it they get an
@@ -39,6 +44,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
 from typing import Any, TypeVar
@@ -52,6 +61,7 @@ from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
+from . import defaults
 from .context import current_message
 from .names import WEBSOCKET_DISCONNECT
 
@@ -64,6 +74,8 @@ __all__ = [
     "save_channel_session",
 ]
 
+logger = logging.getLogger("channels_core.sessions")
+
 R = TypeVar("R")
 
 #: Where a channel session remembers the socket's HTTP session key.
@@ -73,8 +85,27 @@ CHANNEL_SESSION_KEY_PREFIX = "chn"
 #: Django's own session keys are 32 characters; ours match, to fit every backend's column.
 CHANNEL_SESSION_KEY_LENGTH = 32
 _KEY_SALT = "channels_core.sessions.channel_session"
+#: Where a channel session records when it was last written (``time.time()``), to refresh it once per half-age.
+_WRITTEN_AT_FIELD = "_channel_session_written_at"
 #: Marks a function already wrapped by ``@channel_session`` (``functools.wraps`` copies it upwards).
 _WRAPPED_BY_CHANNEL_SESSION = "_channels_core_channel_session"
+
+
+def session_age() -> float:
+    """Seconds a channel session lives after it was last written (``CHANNELS_SESSION_AGE``, default 3600).
+
+    Raises:
+        ImproperlyConfigured: the setting is not a positive number of seconds.
+    """
+    age = float(getattr(settings, "CHANNELS_SESSION_AGE", defaults.SESSION_AGE))
+    if not age > 0:
+        raise ImproperlyConfigured(f"CHANNELS_SESSION_AGE must be a positive number of seconds, not {age:g}")
+    return age
+
+
+def _clock() -> float:
+    """The time the expiry bookkeeping reads (a function of its own, for tests)."""
+    return time.time()
 
 
 def channel_session_key(send_channel: str) -> str:
@@ -178,6 +209,9 @@ def save_channel_session(state: SessionBase, existed: bool = False) -> None:
         state: the ``channel_session`` the consumer was given.
         existed: whether it was stored before (``False`` tries to create it first).
     """
+    # Every write sets the expiry anew: the state lives session_age() from now, not SESSION_COOKIE_AGE.
+    state.set_expiry(math.ceil(session_age()))
+    state[_WRITTEN_AT_FIELD] = _clock()
     if not existed:
         try:
             state.save(must_create=True)
@@ -196,9 +230,31 @@ def channel_session(function: Callable[..., R]) -> Callable[..., R]:
     most once, so the message will not come back for a retry, and the state
     should record what the consumer did before it failed (e.g. joining a group).
     It is deleted after a consumer of ``django.websocket.disconnect`` (as the
-    worker records it in :mod:`channels_core.context`); the state of
-    a socket whose disconnect never came (a crashed interface server) expires
-    like any session, after ``SESSION_COOKIE_AGE`` (``clearsessions`` removes it).
+    worker records it in :mod:`channels_core.context`).
+
+    How long state lasts, and how long it can leak when a disconnect never
+    comes (a crashed interface server), with ``CHANNELS_SESSION_AGE`` (default
+    3600 s):
+
+    * Each write sets the state to expire ``CHANNELS_SESSION_AGE`` seconds
+      later. A message of the socket handled under ``@channel_session`` when
+      the state was written more than half that ago writes it again, unchanged
+      (a refresh): so a socket whose keepalive consumer uses
+      ``@channel_session`` keeps its state as long as it is open, at the cost
+      of one write per socket per half-age, not one per keepalive. A socket
+      silent for longer than the age, whose keepalives are handled without
+      ``@channel_session``, starts again from empty state.
+    * At most once per ``CHANNELS_SESSION_AGE / 4`` in each process, a call of
+      a ``@channel_session`` consumer runs the session store's
+      ``clear_expired()`` (as Django's ``clearsessions`` does), which deletes
+      every expired session.
+
+    So the state of a socket whose disconnect was lost is gone at most
+    ``1.25 * CHANNELS_SESSION_AGE`` after the socket's last message was
+    handled (75 minutes by default), while workers handle ``@channel_session``
+    messages; ``clearsessions`` removes it too. (Presence entries of such a
+    socket go within ``GROUP_EXPIRY`` and a keepalive interval:
+    :class:`~channels_core.presence.Presence`.)
 
     Raises:
         ValueError: the message has no ``send_channel``.
@@ -222,8 +278,45 @@ def channel_session(function: Callable[..., R]) -> Callable[..., R]:
         finally:
             if _is_disconnect():
                 state.delete()
-            elif state.modified:
+            elif state.modified or (existed and _due_for_refresh(state)):
                 save_channel_session(state, existed)
+            _sweeper.sweep_if_due()
 
     setattr(wrapper, _WRAPPED_BY_CHANNEL_SESSION, True)
     return wrapper
+
+
+def _due_for_refresh(state: SessionBase) -> bool:
+    """Whether stored state was written more than half its age ago (or before it recorded when)."""
+    written_at = state.get(_WRITTEN_AT_FIELD)
+    if not isinstance(written_at, int | float):
+        return True
+    return _clock() - written_at >= session_age() / 2
+
+
+class _Sweeper:
+    """Deletes expired sessions at most once per quarter of :func:`session_age` in this process."""
+
+    def __init__(self) -> None:
+        self._last = -math.inf
+        self._lock = threading.Lock()
+
+    def sweep_if_due(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return  # another thread of this process is sweeping
+        try:
+            now = _clock()
+            if now - self._last < session_age() / 4:
+                return
+            self._last = now
+            store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+            store.clear_expired()
+        except NotImplementedError:
+            pass  # a store that expires sessions by itself (the cache)
+        except Exception:  # the consumer's message was handled: log it, and try again a quarter-age later
+            logger.exception("could not delete expired sessions")
+        finally:
+            self._lock.release()
+
+
+_sweeper = _Sweeper()

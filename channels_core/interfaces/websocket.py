@@ -184,6 +184,8 @@ class WebSocketServer:
             timeout=backend.expiry_for(WEBSOCKET_KEEPALIVE),
         )
         self._keepalives_changed = asyncio.Event()
+        #: Sockets re-announced after the last outage whose keepalive has been handled since.
+        self._restored = 0
         self._keepalives_late_logged = -math.inf
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
@@ -285,7 +287,11 @@ class WebSocketServer:
         try:
             # The last of the socket's messages: nobody waits for it to be handled. But it must
             # not be lost to a full channel or a short outage, or the socket's state would leak.
-            await self._emit_waiting_for_room(WEBSOCKET_DISCONNECT, message, self.backend.group_expiry, outage=True)
+            # It waits as long as a message waits for its consumer (the channel's expiry), at
+            # least GROUP_EXPIRY: a burst of a thousand takes the workers a while, however short
+            # the groups' expiry.
+            patience = max(self.backend.group_expiry, self.backend.expiry_for(WEBSOCKET_DISCONNECT))
+            await self._emit_waiting_for_room(WEBSOCKET_DISCONNECT, message, patience, outage=True)
         except ChannelsError as error:
             self._log_failed_send(f"could not emit the disconnect of {socket.send_channel}", error)
 
@@ -456,10 +462,10 @@ class WebSocketServer:
                 self._log_failed_send(f"keepalive of {name} not sent, trying again in {KEEPALIVE_RETRY:g} s", outcome)
 
     def _keepalive_handled(self, name: str) -> None:
-        if self._keepalives.handled(name, asyncio.get_running_loop().time()) and not self._keepalives.restoring:
-            logger.warning(
-                "restored the group memberships of every socket (%d) after the outage", len(self._keepalives)
-            )
+        if self._keepalives.handled(name, asyncio.get_running_loop().time()):
+            self._restored += 1
+            if not self._keepalives.restoring:
+                logger.warning("restored the group memberships of all %d socket(s) after the outage", self._restored)
         self._keepalives_changed.set()
 
     def _warn_if_late(self, late: float) -> None:
@@ -477,6 +483,7 @@ class WebSocketServer:
     def _restore_memberships(self) -> None:
         """The backend is back after an outage: re-announce every socket at once, since groups may have been lost."""
         count = self._keepalives.restore_all(asyncio.get_running_loop().time())
+        self._restored = 0
         if count:
             logger.warning("backend back: re-announcing %d socket(s) to restore their group memberships", count)
         self._keepalives_changed.set()

@@ -6,6 +6,7 @@ Consumers are called as the worker calls them: ``function(**message, **path_grou
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
@@ -15,7 +16,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.utils import timezone
 
+from channels_core import sessions
 from channels_core.context import handling_message
 from channels_core.decorators import BINDINGS_ATTRIBUTE, consumer
 from channels_core.registry import Registry
@@ -76,6 +79,11 @@ def record(**kwargs: Any) -> dict[str, Any]:
 
 def stored(send_channel: str) -> bool:
     return Session.objects.filter(session_key=channel_session_key(send_channel)).exists()
+
+
+def public(state: Any) -> dict[str, Any]:
+    """What a consumer stored, without the keys the decorators keep for themselves (``_`` first)."""
+    return {key: value for key, value in state.items() if not key.startswith("_")}
 
 
 @pytest.fixture
@@ -192,7 +200,7 @@ def test_channel_session_lives_from_connect_to_disconnect() -> None:
 
     @channel_session
     def ws_consumer(channel_session: Any, order: int = -1, **kwargs: Any) -> None:
-        seen.append(dict(channel_session))
+        seen.append(public(channel_session))
         channel_session[f"order {order}"] = True
 
     ws_consumer(**connect())
@@ -224,7 +232,7 @@ def test_each_socket_has_its_own_channel_session() -> None:
     def remember(channel_session: Any, text: str = "", **kwargs: Any) -> dict[str, Any]:
         if text:
             channel_session["text"] = text
-        return dict(channel_session)
+        return public(channel_session)
 
     remember(**receive(SOCKET, text="first"))
     remember(**receive(OTHER_SOCKET, text="second"))
@@ -293,6 +301,134 @@ def test_channel_session_refuses_signed_cookie_sessions(settings: Any) -> None:
 def test_a_path_group_named_like_a_session_keyword_is_refused() -> None:
     with pytest.raises(TypeError, match="got channel_session from the message"):
         channel_session(record)(**keepalive(), channel_session="oops")
+
+
+# How long a channel session lives: CHANNELS_SESSION_AGE from its last write, refreshed, swept.
+
+AGE = 100
+
+
+class Clock:
+    """The time the session bookkeeping reads, moved by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """CHANNELS_SESSION_AGE of 100 s, a clock the test moves, and a sweeper that has not swept yet."""
+    settings.CHANNELS_SESSION_AGE = AGE
+    clock = Clock(1_000_000.0)
+    monkeypatch.setattr(sessions, "_clock", clock)
+    monkeypatch.setattr(sessions, "_sweeper", sessions._Sweeper())
+    return clock
+
+
+def row(send_channel: str) -> Session:
+    return Session.objects.get(session_key=channel_session_key(send_channel))
+
+
+def written_at(send_channel: str) -> float:
+    return float(row(send_channel).get_decoded()[sessions._WRITTEN_AT_FIELD])
+
+
+remember_room = channel_session(lambda channel_session, **kwargs: channel_session.update({"room": "lobby"}))
+
+
+def test_a_channel_session_expires_channels_session_age_after_its_write(clock: Clock) -> None:
+    before = timezone.now()
+    remember_room(**connect())
+    after = timezone.now()
+    assert before + timedelta(seconds=AGE) <= row(SOCKET).expire_date <= after + timedelta(seconds=AGE)
+    assert channel_session(record)(**keepalive())["channel_session"].get_expiry_age() == AGE
+
+
+def test_the_default_age_is_an_hour_not_the_cookies_two_weeks() -> None:
+    remember_room(**connect())
+    assert row(SOCKET).expire_date <= timezone.now() + timedelta(seconds=3600)
+
+
+def test_a_stored_channel_session_is_refreshed_only_once_half_its_age_has_passed(clock: Clock) -> None:
+    remember_room(**connect())
+    assert written_at(SOCKET) == clock.now
+    connected_at, expires = clock.now, row(SOCKET).expire_date
+    clock.now += AGE / 2 - 1
+    channel_session(record)(**keepalive())
+    assert (written_at(SOCKET), row(SOCKET).expire_date) == (connected_at, expires)  # no write
+    clock.now += 1
+    channel_session(record)(**keepalive())
+    assert written_at(SOCKET) == clock.now
+    assert row(SOCKET).expire_date > expires
+    assert public(channel_session(record)(**keepalive())["channel_session"]) == {"room": "lobby"}
+
+
+def test_state_stored_before_it_recorded_its_write_is_refreshed(clock: Clock) -> None:
+    remember_room(**connect())
+    state = import_module(settings.SESSION_ENGINE).SessionStore(channel_session_key(SOCKET))
+    del state[sessions._WRITTEN_AT_FIELD]
+    state.save()
+    channel_session(record)(**keepalive())
+    assert written_at(SOCKET) == clock.now
+
+
+def test_a_socket_without_stored_state_costs_no_write_however_old(clock: Clock) -> None:
+    clock.now += 10 * AGE
+    channel_session(record)(**keepalive())
+    assert not stored(SOCKET)
+
+
+def expire(send_channel: str) -> None:
+    """Make a stored channel session one that expired a second ago, as a lost disconnect leaves it in time."""
+    Session.objects.filter(session_key=channel_session_key(send_channel)).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_expired_sessions_are_swept_at_most_once_per_quarter_age(clock: Clock) -> None:
+    remember_room(**connect(SOCKET))
+    remember_room(**connect(OTHER_SOCKET))  # the first call swept (nothing yet)
+    expire(SOCKET)
+    clock.now += AGE / 4 - 1
+    channel_session(record)(**keepalive("!django.websocket.send.srv1.other"))
+    assert stored(SOCKET)  # too soon after the last sweep
+    clock.now += 1
+    channel_session(record)(**keepalive("!django.websocket.send.srv1.other"))
+    assert not stored(SOCKET)
+    assert stored(OTHER_SOCKET)  # not expired: kept
+
+
+def test_a_failed_sweep_is_logged_and_the_consumer_goes_on(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail() -> None:
+        raise RuntimeError("database gone")
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    monkeypatch.setattr(store, "clear_expired", fail)
+    assert channel_session(lambda **kwargs: "handled")(**keepalive()) == "handled"
+    assert "could not delete expired sessions" in caplog.text
+
+
+def test_a_store_that_cannot_clear_expired_sessions_is_left_to_expire_them_itself(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unsupported() -> None:
+        raise NotImplementedError  # as SessionBase.clear_expired, for stores that expire on their own
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    monkeypatch.setattr(store, "clear_expired", unsupported)
+    remember_room(**connect())
+    assert stored(SOCKET) and not caplog.records
+
+
+def test_the_age_must_be_positive(settings: Any) -> None:
+    settings.CHANNELS_SESSION_AGE = 0
+    with pytest.raises(ImproperlyConfigured, match="CHANNELS_SESSION_AGE must be a positive number of seconds, not 0"):
+        remember_room(**connect())
 
 
 # http_session_user with channel_session: the user on every message of the socket.

@@ -11,6 +11,8 @@ import time
 
 from channels_core import Channel, Group
 from channels_core.decorators import consumer
+from channels_core.presence import Presence
+from channels_core.sessions import channel_session
 
 
 def record(line: str) -> None:
@@ -98,3 +100,42 @@ def zz_defined_first(path, **kwargs):
 @consumer("tests.overlap", path=r"^/overlap/special/$")
 def aa_defined_second(path, **kwargs):
     record(f"overlap aa_defined_second {path}")
+
+
+# /crowd/: a thousand sockets on one server (tests/channels_core/interfaces/test_many_sockets.py).
+# Each socket joins the group "crowd" and the presence set "crowd" under the name in its
+# query string (kept in its channel session), gets its frames echoed, stays in both on
+# every keepalive, and leaves on disconnect, which it records as "crowd-disconnect <send_channel>".
+
+CROWD = r"^/crowd/$"
+
+
+@consumer("django.websocket.connect", path=CROWD)
+@channel_session
+def crowd_connect(send_channel, query_string, channel_session, **kwargs):
+    channel_session["name"] = query_string.removeprefix("name=")
+    Group("crowd").add(send_channel)
+    Presence("crowd").join(send_channel, channel_session["name"])
+
+
+@consumer("django.websocket.receive", path=CROWD)
+def crowd_echo(send_channel, text, **kwargs):
+    # A socket's frame is handled only after its connect was reported handled: the echo says both were.
+    Channel(send_channel).send(text=text)
+
+
+@consumer("django.websocket.keepalive", path=CROWD)
+@channel_session  # keeps the socket's state from expiring (CHANNELS_SESSION_AGE)
+def crowd_stay(send_channel, channel_session, **kwargs):
+    Group("crowd").add(send_channel)
+    # Only a refresh, never a join: a keepalive is not ordered with the socket's disconnect, and
+    # one handled just after it must not bring the socket back.
+    Presence("crowd").refresh(send_channel)
+
+
+@consumer("django.websocket.disconnect", path=CROWD)
+@channel_session
+def crowd_leave(send_channel, **kwargs):
+    Group("crowd").discard(send_channel)
+    Presence("crowd").leave(send_channel)
+    record(f"crowd-disconnect {send_channel}")
