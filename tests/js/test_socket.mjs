@@ -1,7 +1,8 @@
 // Unit tests of channels_core/static/channels_core/socket.js under Node's own test runner:
 //   node --test tests/js/
-// A fake WebSocket, document and location stand in for the browser; node:test's mock
-// timers stand in for the clock, and Math.random is pinned where delays are checked.
+// A fake WebSocket, document and location stand in for the browser, and an EventTarget
+// for the window (its pagehide and pageshow events); node:test's mock timers stand in
+// for the clock, and Math.random is pinned where delays are checked.
 
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,6 +62,7 @@ function fakeElement() {
 
 let body;
 let indicator;
+let page; // the window: pagehide and pageshow are dispatched on it
 let timers; // the current test's mock timers: tick(ms) moves the clock
 const tick = (ms) => timers.tick(ms);
 
@@ -69,6 +71,8 @@ beforeEach((t) => {
   body = fakeElement();
   indicator = fakeElement();
   globalThis.WebSocket = FakeWebSocket;
+  page = new EventTarget();
+  globalThis.window = page;
   globalThis.location = { href: "http://localhost:8000/liveblog/x/", protocol: "http:" };
   globalThis.document = {
     body,
@@ -80,9 +84,15 @@ beforeEach((t) => {
 
 afterEach(() => {
   delete globalThis.WebSocket;
+  delete globalThis.window;
   delete globalThis.location;
   delete globalThis.document;
 });
+
+/** Fire a page lifecycle event ("pagehide" or "pageshow") on the window, as the browser does. */
+function pageEvent(type, persisted) {
+  page.dispatchEvent(Object.assign(new Event(type), { persisted }));
+}
 
 /** A socket with recorded callbacks; `events` lists what the page was told, in order. */
 function connect(url = "/ws/liveblog/x/stream/", options = {}) {
@@ -363,5 +373,127 @@ describe("logging", () => {
     connect("/ws/y/", { debug: true });
     assert.ok(debug.mock.callCount() > 0);
     assert.equal(log.mock.callCount(), 0);
+  });
+});
+
+describe("back/forward cache", () => {
+  for (const persisted of [true, false]) {
+    test(`pagehide (persisted: ${persisted}) closes the socket normally, with no retry`, () => {
+      const { socket, events } = connect();
+      latest().open();
+      pageEvent("pagehide", persisted);
+      assert.equal(latest().closedWith, 1000);
+      assert.equal(socket.state, "closed");
+      assert.equal(body.dataset.socketState, "closed");
+      assert.deepEqual(events.at(-1), ["close", undefined, { final: false, suspended: true }]);
+      tick(60000);
+      assert.equal(FakeWebSocket.instances.length, 1, "no reconnection while the page is hidden");
+    });
+  }
+
+  test("pageshow from the cache reconnects at once, and the page catches up in onReconnect", () => {
+    const { socket, events } = connect();
+    latest().open();
+    pageEvent("pagehide", true);
+    const hidden = latest();
+    pageEvent("pageshow", true);
+    assert.notEqual(latest(), hidden, "a new socket, without waiting for a backoff");
+    assert.equal(socket.state, "connecting");
+    latest().open();
+    assert.equal(socket.state, "open");
+    assert.equal(body.dataset.socketState, "open");
+    assert.deepEqual(events.slice(-2), [["open"], ["reconnect"]]);
+  });
+
+  test("the hidden socket's late close event changes nothing", () => {
+    const { socket, events } = connect();
+    latest().open();
+    const hidden = latest();
+    hidden.close = function (code) {
+      this.closedWith = code; // a browser fires the close event later, not in close()
+    };
+    pageEvent("pagehide", true);
+    pageEvent("pageshow", true);
+    const count = events.length;
+    hidden.drop(1000);
+    assert.equal(events.length, count);
+    assert.equal(socket.state, "connecting");
+    tick(60000);
+    assert.equal(FakeWebSocket.instances.length, 2);
+  });
+
+  test("messages sent while hidden go out on the new connection", () => {
+    const { socket } = connect();
+    latest().open();
+    pageEvent("pagehide", true);
+    assert.equal(socket.send({ while: "hidden" }), false);
+    pageEvent("pageshow", true);
+    latest().open();
+    assert.deepEqual(latest().sent, ['{"while":"hidden"}']);
+  });
+
+  test("pagehide during a backoff wait cancels the retry; pageshow connects", () => {
+    const { socket } = connect();
+    latest().open();
+    latest().drop();
+    pageEvent("pagehide", true);
+    tick(60000);
+    assert.equal(FakeWebSocket.instances.length, 1);
+    pageEvent("pageshow", true);
+    assert.equal(FakeWebSocket.instances.length, 2);
+    assert.equal(socket.state, "connecting");
+  });
+
+  test("a socket still connecting is closed too", () => {
+    const { socket } = connect();
+    pageEvent("pagehide", true);
+    assert.equal(latest().closedWith, 1000);
+    assert.equal(socket.state, "closed");
+  });
+
+  test("the first pageshow of a page (not from the cache) opens no second socket", () => {
+    connect();
+    pageEvent("pageshow", false);
+    assert.equal(FakeWebSocket.instances.length, 1);
+  });
+
+  test("the backoff is not reset by a trip through the cache", (t) => {
+    t.mock.method(Math, "random", () => 0.999);
+    const { events } = connect("/ws/x/", { stableAfter: 5000 });
+    latest().drop(); // attempt 0
+    tick(499);
+    pageEvent("pagehide", true);
+    pageEvent("pageshow", true);
+    latest().drop();
+    assert.equal(events.at(-1)[2].delay, 999, "attempt 1: up to 1000");
+  });
+
+  test("after close() for good, the page's events do nothing and the listeners are gone", (t) => {
+    const removed = t.mock.method(page, "removeEventListener");
+    const { socket } = connect();
+    latest().open();
+    socket.close();
+    assert.deepEqual(removed.mock.calls.map((call) => call.arguments[0]).sort(), ["pagehide", "pageshow"]);
+    pageEvent("pagehide", true);
+    pageEvent("pageshow", true);
+    assert.equal(FakeWebSocket.instances.length, 1);
+    assert.equal(socket.state, "closed");
+  });
+
+  test("a final close code stops listening to the page too", () => {
+    const { socket } = connect();
+    latest().open();
+    latest().drop(4003);
+    pageEvent("pagehide", true);
+    pageEvent("pageshow", true);
+    assert.equal(FakeWebSocket.instances.length, 1);
+    assert.equal(socket.state, "closed");
+  });
+
+  test("works without a window", () => {
+    delete globalThis.window;
+    const { socket } = connect();
+    latest().open();
+    assert.equal(socket.state, "open");
   });
 });

@@ -14,6 +14,11 @@
  *   restarted server is not hit by every browser at the same instant.
  * - Stops for good after close(), or when the server closes with a code that says
  *   "do not come back" (1008 policy violation, 4000-4999 application codes).
+ * - Closes its socket (code 1000) when the page is hidden by navigating away
+ *   ("pagehide"), so a page kept in the back/forward cache holds no connection and
+ *   the server sees its visitor leave at once; opens a new one when the page is
+ *   shown again from that cache ("pageshow" with event.persisted), and onReconnect
+ *   runs as after any reconnection.
  * - Publishes its state ("connecting", "open", "closed") as data-socket-state on
  *   <body> (or on options.stateElement) for CSS and end-to-end tests, and as text
  *   in any element marked data-socket-indicator. The page sets aria-live on it.
@@ -59,8 +64,13 @@
       this._attempt = 0; // failed attempts since the last healthy connection
       this._everOpened = false;
       this._stopped = false;
+      this._suspended = false; // closed by pagehide, until pageshow
+      this._listening = false; // to the page's pagehide and pageshow
       this._retryTimer = null;
       this._stableTimer = null;
+      this._onPageHide = () => this._suspend();
+      this._onPageShow = () => this._resume();
+      this._listenToPage(true);
       this._connect();
     }
 
@@ -88,6 +98,7 @@
       this._stopped = true;
       this._queue = [];
       this._clearTimers();
+      this._listenToPage(false);
       if (this._ws) this._ws.close(code, reason);
       this._setState("closed");
     }
@@ -110,6 +121,7 @@
         // A malformed URL or a forbidden port: retrying would fail the same way.
         this._log("cannot connect:", error);
         this._stopped = true;
+        this._listenToPage(false);
         this._setState("closed");
         this.options.onClose(null, { final: true, error });
         return;
@@ -159,6 +171,7 @@
       if (this._stopped || this.isFinalCode(event.code)) {
         this._log("closed for good, code", event.code);
         this._stopped = true;
+        this._listenToPage(false);
         this._queue = [];
         this._setState("closed");
         this.options.onClose(event, { final: true });
@@ -169,6 +182,48 @@
       this._setState("connecting");
       this.options.onClose(event, { final: false, delay });
       if (!this._stopped) this._retryTimer = setTimeout(() => this._connect(), delay); // onClose may have called close()
+    }
+
+    /**
+     * The page is being hidden: left by a link, Back or Forward, or closed.
+     *
+     * The socket is closed whether or not the page may enter the back/forward cache
+     * (event.persisted): a page that is unloaded loses it anyway, and the flag is only
+     * a hint, so no path leaves a hidden page holding a socket. Messages sent meanwhile
+     * are queued as during any drop.
+     */
+    _suspend() {
+      if (this._stopped || this._suspended) return;
+      this._suspended = true;
+      this._clearTimers(); // no retry and no backoff reset while hidden
+      const ws = this._ws;
+      this._ws = null; // its close event, whenever it comes, is ignored
+      if (ws) ws.close(1000, "page hidden");
+      this._log("page hidden; socket closed");
+      this._setState("closed");
+      this.options.onClose(null, { final: false, suspended: true });
+    }
+
+    /**
+     * The page is shown again: connect at once. Only a page restored from the
+     * back/forward cache (event.persisted) was suspended by a pagehide before; a
+     * page's first pageshow finds nothing to resume.
+     */
+    _resume() {
+      if (this._stopped || !this._suspended) return;
+      this._suspended = false;
+      this._log("page shown again");
+      this._connect();
+    }
+
+    /** Follow the page's pagehide and pageshow events while this client may still connect. */
+    _listenToPage(listen) {
+      const page = typeof window !== "undefined" ? window : null;
+      if (!page || typeof page.addEventListener !== "function" || this._listening === listen) return;
+      this._listening = listen;
+      const method = listen ? "addEventListener" : "removeEventListener";
+      page[method]("pagehide", this._onPageHide);
+      page[method]("pageshow", this._onPageShow);
     }
 
     /** Full jitter: a random wait between 0 and min(cap, base * 2^attempt). */
