@@ -48,9 +48,12 @@ class ChannelFull(ChannelsError):
 
 
 class BackendUnavailable(ChannelsError):
-    """The backend's server (Redis, the database) could not be reached.
+    """The backend's server (Redis, the database) could not be reached, refused to serve
+    (loading, out of memory, a read-only replica, a lock timeout), or no connection to it came
+    free in time.
 
-    Nothing was sent or received; the caller may retry later.
+    Nothing was received. A send that failed may or may not have been stored (its reply may
+    have been lost); it is never retried for you, which keeps delivery at most once.
     """
 
 
