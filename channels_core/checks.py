@@ -1,4 +1,4 @@
-"""System checks: settings that would quietly break group membership or HTTP timeouts."""
+"""System checks: settings that would quietly break group membership or the truth of an HTTP 503."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from django.core.checks import CheckMessage, Warning, register
 
 from .backends import BackendHandler
 from .backends.base import expiries_of, group_expiry_of
+from .http import START_CHANNEL_PREFIX
 from .interfaces.websocket import keepalive_interval
-from .interfaces.wsgi import REQUEST_CHANNEL, http_timeout
+from .interfaces.wsgi import http_timeout
 
-__all__ = ["check_keepalive_within_group_expiry", "check_requests_expire_before_the_http_timeout"]
+__all__ = ["check_keepalive_within_group_expiry", "check_start_tickets_outlive_the_http_timeout"]
 
 
 @register()
@@ -35,20 +36,26 @@ def check_keepalive_within_group_expiry(app_configs: Any = None, **kwargs: Any) 
 
 
 @register()
-def check_requests_expire_before_the_http_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Warn when a request the WSGI adapter answered with 503 could still be run by a worker later."""
+def check_start_tickets_outlive_the_http_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when a request no worker started could be answered 504 (outcome unknown) instead of 503.
+
+    The WSGI adapter answers 503 only when it takes the request's start ticket
+    back (nothing started; safe to retry). A ticket that expired first is gone
+    as if a worker had taken it, so the adapter must answer 504.
+    """
     timeout = http_timeout()
+    ticket_channel = f"{START_CHANNEL_PREFIX}.x"
     problems: list[CheckMessage] = []
     for alias, config in BackendHandler.configured().items():
-        expiry = expiries_of(config).look_up(REQUEST_CHANNEL)
-        if expiry >= timeout:
+        expiry = expiries_of(config).look_up(ticket_channel)
+        if expiry <= timeout:
             problems.append(
                 Warning(
-                    f"Messages on {REQUEST_CHANNEL} expire after {expiry:g} s in CHANNEL_BACKENDS[{alias!r}], "
-                    f"not before CHANNELS_HTTP_TIMEOUT ({timeout:g} s): if HTTP comes through the WSGI adapter, "
-                    "a worker could still run a request answered with 503 (a POST taking effect after its 503).",
-                    hint=f'Add "CHANNEL_EXPIRY": {{"{REQUEST_CHANNEL}": {timeout / 2:g}}} to the backend '
-                    "(half the timeout, leaving the other half for the view).",
+                    f"Start tickets ({START_CHANNEL_PREFIX}.*) expire after {expiry:g} s in "
+                    f"CHANNEL_BACKENDS[{alias!r}], not after CHANNELS_HTTP_TIMEOUT ({timeout:g} s): if HTTP comes "
+                    "through the WSGI adapter, a request no worker started could be answered 504 (outcome "
+                    "unknown) instead of 503 (safe to retry).",
+                    hint=f'Add "CHANNEL_EXPIRY": {{"{START_CHANNEL_PREFIX}.*": {timeout * 2:g}}} to the backend.',
                     id="channels_core.W002",
                 )
             )

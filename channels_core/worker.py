@@ -89,6 +89,8 @@ class Worker:
         self.threads = threads
         self.batch = batch
         self.stopping = threading.Event()
+        #: Shares its outage with the threads' back-offs (same logger): an outage is logged once.
+        self._outage = Backoff(logger, wait=lambda seconds: None)
         self._unmatched_seen: set[tuple[str, str]] = set()
         self._seen_lock = threading.Lock()
 
@@ -182,6 +184,11 @@ class Worker:
             return
         try:
             self.backend.send(handled_channel_of(send_channel), report)
+        except BackendUnavailable as error:
+            # An outage: the thread's own receive reports it (once), and the server stops waiting
+            # for lost reports when it reaches the backend again.
+            self._outage.failed(error)
+            logger.info("could not report %s message of %s handled: %s", channel, send_channel, error)
         except ChannelsError as error:
             # The server goes on by itself after its wait runs out; the socket is slowed, not stuck.
             logger.warning("could not report %s message of %s handled: %s", channel, send_channel, error)

@@ -130,6 +130,7 @@ CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256")) 
 CHANNELS_WS_SEND_BUFFER_BYTES = int(os.environ.get("CHANNELS_WS_SEND_BUFFER_BYTES", str(4 * 1024 * 1024)))
 CHANNELS_WS_RECEIVE_RATE = float(os.environ.get("CHANNELS_WS_RECEIVE_RATE", "100"))  # frames/s per socket
 CHANNELS_WS_RECEIVE_BURST = int(os.environ.get("CHANNELS_WS_RECEIVE_BURST", "200"))
+CHANNELS_SESSION_AGE = float(os.environ.get("CHANNELS_SESSION_AGE", "3600"))  # a socket's channel session
 CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
 CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
 
@@ -150,8 +151,8 @@ CHANNEL_BACKENDS = {
         "EXPIRY": 60,
         # Seconds a group member lasts unless added again (sockets are, on every keepalive).
         "GROUP_EXPIRY": float(os.environ.get("CHANNELS_GROUP_EXPIRY", "120")),
-        # A request no worker has taken within half the adapter's timeout expires, so a
-        # request answered 503 never runs later (system check channels_core.W002).
+        # A request no worker has taken within half the adapter's timeout expires: in a
+        # burst, the other half is left for the view, and nothing stale piles up.
         "CHANNEL_EXPIRY": {"django.wsgi.request": CHANNELS_HTTP_TIMEOUT / 2},
         "CAPACITY": 100,
         # A response inbox serves every client of one interface server.

@@ -55,15 +55,28 @@ class KeepaliveSchedule:
         """How many sockets it schedules."""
         return len(self._due) + len(self._out)
 
-    def add(self, socket: str, now: float) -> None:
-        """Schedule a socket whose connect was just handled: its first keepalive is due in ``interval``."""
-        self._schedule(socket, now + self.interval)
+    def add(self, socket: str, now: float, at_once: bool = False) -> None:
+        """Schedule a socket whose connect was just handled: its first keepalive is due in ``interval``.
 
-    def remove(self, socket: str) -> None:
-        """Forget a closed socket."""
+        With ``at_once`` (a connect whose report an outage may have lost), it is
+        due now, and counts among the sockets being restored.
+        """
+        self._schedule(socket, now if at_once else now + self.interval)
+        if at_once:
+            self.restoring.add(socket)
+
+    def remove(self, socket: str) -> bool:
+        """Forget a closed socket; ``True`` if that ends a restoration (it was the last socket awaited)."""
         self._due.pop(socket, None)
         self._out.pop(socket, None)
+        if socket not in self.restoring:
+            return False
         self.restoring.discard(socket)
+        return not self.restoring
+
+    def is_out(self, socket: str) -> bool:
+        """Whether the socket's keepalive is out (emitted, its report not yet come)."""
+        return socket in self._out
 
     def take_due(self, now: float) -> list[tuple[str, float]]:
         """The sockets whose keepalive should go out now, each with how late it is; they count as out.

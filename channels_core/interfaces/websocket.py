@@ -104,8 +104,9 @@ MESSAGE_TOO_BIG = 1009  # a frame whose message would be over the 1 MiB message 
 
 #: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
 SHUTDOWN_ORDER_GRACE = 2.0
-#: Seconds a connect or a frame waits for room in its full channel before its socket is closed with 1013.
-ROOM_WAIT = 10.0
+#: Seconds a connect or a frame waits for room in its full channel before its socket is closed with 1013;
+#: ``None``: as long as the channel keeps messages (its expiry), since a message would not wait longer there.
+ROOM_WAIT: float | None = None
 #: Bounds of the pause between two tries while waiting for room.
 ROOM_PAUSE_MIN = 0.02
 ROOM_PAUSE_MAX = 1.0
@@ -128,6 +129,8 @@ class _Socket:
     closed_with: int | None = None
     #: Resolved when a worker reports message ``order`` handled; ``None`` while nothing is awaited.
     handled: asyncio.Future[None] | None = None
+    #: Whether the end of an outage stopped the wait for a report (it may have been lost).
+    released_by_recovery: bool = False
 
 
 class WebSocketServer:
@@ -186,6 +189,8 @@ class WebSocketServer:
         self._keepalives_changed = asyncio.Event()
         #: Sockets re-announced after the last outage whose keepalive has been handled since.
         self._restored = 0
+        #: Closed sockets whose disconnect waits for their keepalive's report.
+        self._keepalive_reports: dict[str, asyncio.Future[None]] = {}
         self._keepalives_late_logged = -math.inf
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
@@ -254,7 +259,8 @@ class WebSocketServer:
             await self._emit_in_order(socket, WEBSOCKET_CONNECT, connect)
             connected = True
             # Only now: a socket whose connect is still being handled has not joined its groups.
-            self._keepalives.add(socket.send_channel, asyncio.get_running_loop().time())
+            at_once = socket.released_by_recovery  # its connect's report, or its connect, may have been lost
+            self._keepalives.add(socket.send_channel, asyncio.get_running_loop().time(), at_once=at_once)
             self._keepalives_changed.set()
             async for frame in connection:
                 if wait := socket.receive_rate.delay():
@@ -276,12 +282,21 @@ class WebSocketServer:
             await connection.close(MESSAGE_TOO_BIG, "message too big")
         finally:
             self.sockets.pop(socket.send_channel, None)
-            self._keepalives.remove(socket.send_channel)
+            keepalive_out = self._keepalives.is_out(socket.send_channel)
+            if self._keepalives.remove(socket.send_channel):
+                self._log_restored()
             socket.writer.cancel()
             if connected:
-                await self._disconnected(socket)
+                await self._disconnected(socket, keepalive_out)
 
-    async def _disconnected(self, socket: _Socket) -> None:
+    async def _disconnected(self, socket: _Socket, keepalive_out: bool) -> None:
+        if keepalive_out and self._patient:
+            # The disconnect comes last, after a keepalive still out too: handled later, that
+            # keepalive would put the closed socket back into its groups.
+            report = self._keepalive_reports[socket.send_channel] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(report, self._keepalives.timeout)
+            self._keepalive_reports.pop(socket.send_channel, None)
         socket.order += 1
         message = disconnect_message(socket.send_channel, socket.path, _close_code(socket), socket.order)
         try:
@@ -304,7 +319,8 @@ class WebSocketServer:
         # Armed before the emit: the report can come back before the send's own outcome does.
         socket.handled = handled = asyncio.get_running_loop().create_future()
         try:
-            await self._emit_waiting_for_room(channel, message, ROOM_WAIT)
+            patience = self.backend.expiry_for(channel) if ROOM_WAIT is None else ROOM_WAIT
+            await self._emit_waiting_for_room(channel, message, patience)
             if not self._patient:
                 return
             timeout = self.backend.expiry_for(channel) if self.order_timeout is None else self.order_timeout
@@ -356,9 +372,10 @@ class WebSocketServer:
 
     def _stop_waiting_for_workers(self) -> None:
         self._patient = False
-        for socket in self.sockets.values():
-            if socket.handled is not None and not socket.handled.done():
-                socket.handled.set_result(None)
+        waits = [socket.handled for socket in self.sockets.values() if socket.handled is not None]
+        for wait in [*waits, *self._keepalive_reports.values()]:
+            if not wait.done():
+                wait.set_result(None)
 
     # Replies: inbox → send buffers → sockets.
 
@@ -465,8 +482,13 @@ class WebSocketServer:
         if self._keepalives.handled(name, asyncio.get_running_loop().time()):
             self._restored += 1
             if not self._keepalives.restoring:
-                logger.warning("restored the group memberships of all %d socket(s) after the outage", self._restored)
+                self._log_restored()
+        if (report := self._keepalive_reports.pop(name, None)) is not None and not report.done():
+            report.set_result(None)  # the socket's disconnect was waiting for it
         self._keepalives_changed.set()
+
+    def _log_restored(self) -> None:
+        logger.warning("restored the group memberships of all %d socket(s) after the outage", self._restored)
 
     def _warn_if_late(self, late: float) -> None:
         """Say so when keepalives fall behind (the workers do not keep up): sockets may drop out of groups."""
@@ -481,11 +503,29 @@ class WebSocketServer:
             )
 
     def _restore_memberships(self) -> None:
-        """The backend is back after an outage: re-announce every socket at once, since groups may have been lost."""
+        """The backend is back after an outage: re-announce every socket at once, since groups may have been lost.
+
+        A report the outage lost (Redis keeps nothing on disk) would hold its
+        socket until the order timeout, so the server stops waiting for the
+        reports due: a socket whose connect was awaited gets its keepalive at
+        once, in case its connect was lost too.
+        """
         count = self._keepalives.restore_all(asyncio.get_running_loop().time())
         self._restored = 0
-        if count:
-            logger.warning("backend back: re-announcing %d socket(s) to restore their group memberships", count)
+        released = connecting = 0
+        for socket in self.sockets.values():
+            if socket.handled is not None and not socket.handled.done():
+                socket.released_by_recovery = True
+                socket.handled.set_result(None)
+                released += 1
+                connecting += socket.order == 0  # not scheduled yet: it will be, at once
+        if count or released:
+            logger.warning(
+                "backend back: re-announcing %d socket(s) to restore their group memberships; "
+                "no longer waiting for %d report(s) the outage may have lost",
+                count + connecting,
+                released,
+            )
         self._keepalives_changed.set()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels_core.checks import check_keepalive_within_group_expiry, check_requests_expire_before_the_http_timeout
+from channels_core.checks import check_keepalive_within_group_expiry, check_start_tickets_outlive_the_http_timeout
 
 
 def test_a_keepalive_longer_than_the_group_expiry_is_warned_about(settings) -> None:
@@ -23,24 +23,28 @@ def test_the_defaults_pass(settings) -> None:
     assert check_keepalive_within_group_expiry() == []
 
 
-def test_requests_that_outlive_the_http_timeout_are_warned_about(settings) -> None:
+def test_start_tickets_that_expire_within_the_http_timeout_are_warned_about(settings) -> None:
     settings.CHANNELS_HTTP_TIMEOUT = 20
-    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", "EXPIRY": 60}}
-    (warning,) = check_requests_expire_before_the_http_timeout()
+    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", "EXPIRY": 15}}
+    (warning,) = check_start_tickets_outlive_the_http_timeout()
     assert warning.id == "channels_core.W002"
-    assert "django.wsgi.request expire after 60 s" in warning.msg
-    assert '"CHANNEL_EXPIRY": {"django.wsgi.request": 10}' in warning.hint
+    assert "Start tickets (django.wsgi.start.*) expire after 15 s" in warning.msg
+    assert '"CHANNEL_EXPIRY": {"django.wsgi.start.*": 40}' in warning.hint
 
 
-@pytest.mark.parametrize("rule", ["django.wsgi.request", "django.wsgi.*"])
-def test_a_request_expiry_under_the_http_timeout_passes(settings, rule: str) -> None:
+@pytest.mark.parametrize("rule", ["django.wsgi.start.*", "django.wsgi.*"])
+def test_start_tickets_that_outlive_the_http_timeout_pass(settings, rule: str) -> None:
     settings.CHANNELS_HTTP_TIMEOUT = 20
     settings.CHANNEL_BACKENDS = {
-        "default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", "CHANNEL_EXPIRY": {rule: 10}}
+        "default": {
+            "BACKEND": "channels_core.backends.memory.InMemoryBackend",
+            "EXPIRY": 10,
+            "CHANNEL_EXPIRY": {rule: 40},
+        }
     }
-    assert check_requests_expire_before_the_http_timeout() == []
+    assert check_start_tickets_outlive_the_http_timeout() == []
 
 
 def test_the_projects_settings_pass() -> None:
     assert check_keepalive_within_group_expiry() == []
-    assert check_requests_expire_before_the_http_timeout() == []
+    assert check_start_tickets_outlive_the_http_timeout() == []

@@ -140,3 +140,36 @@ def test_without_reports_no_more_than_the_window_is_ever_emitted(paced: RunningS
         assert len(first) <= 2
         # Unreported, they keep their places in the window (until the channel's expiry): nothing more comes.
         assert len(first) + len(paced.backend.receive_many([KEEPALIVE], timeout=1, limit=100)) == 2
+
+
+def test_a_socket_whose_connect_report_an_outage_may_have_lost_is_due_at_once_and_restored() -> None:
+    keepalives = schedule()
+    keepalives.add("a", now=0.0, at_once=True)
+    assert keepalives.restoring == {"a"}
+    assert keepalives.take_due(0.0) == [("a", 0.0)]
+    assert keepalives.is_out("a")
+    assert keepalives.handled("a", now=0.1) is True
+
+
+def test_closing_the_last_socket_awaited_ends_the_restoration() -> None:
+    keepalives = schedule(window=10)
+    for name in "ab":
+        keepalives.add(name, now=0.0)
+    keepalives.restore_all(now=10.0)
+    keepalives.take_due(10.0)
+    keepalives.handled("a", now=10.1)
+    assert keepalives.remove("b") is True  # nobody is left to restore: the server says it is done
+    assert keepalives.remove("a") is False
+
+
+def test_a_disconnect_waits_for_the_sockets_keepalive_still_out(paced: RunningServer) -> None:
+    with paced.connect() as client:
+        take(paced.backend, "django.websocket.connect", 1)
+        (keepalive,) = wait_until(lambda: paced.backend.receive_many([KEEPALIVE], timeout=1), what="a keepalive")
+        client.close()
+    # Handled after the disconnect, that keepalive would put the closed socket back into its groups.
+    assert paced.backend.receive(["django.websocket.disconnect"], timeout=0.5) is None
+    socket = keepalive[1]["send_channel"]
+    paced.backend.send(handled_channel_of(socket), {"socket": socket, "keepalive": True})
+    disconnect = wait_until(lambda: paced.backend.receive(["django.websocket.disconnect"]), what="the disconnect")
+    assert disconnect[1]["send_channel"] == socket
