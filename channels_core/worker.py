@@ -58,6 +58,18 @@ REPORTED_WEBSOCKET_CHANNELS = frozenset({WEBSOCKET_CONNECT, WEBSOCKET_RECEIVE, W
 UNMATCHED_LOG_LIMIT = 10_000
 
 
+def _report_of(channel: str, message: Message) -> tuple[str, Message] | None:
+    """Where to report a socket's message handled, and the report; ``None`` if nobody waits for one."""
+    send_channel, order = message.get("send_channel"), message.get("order")
+    if not (isinstance(send_channel, str) and is_response_channel(send_channel)):
+        return None  # not from a WebSocket server
+    if channel == WEBSOCKET_KEEPALIVE:
+        return handled_channel_of(send_channel), {"socket": send_channel, "keepalive": True}
+    if isinstance(order, int):
+        return handled_channel_of(send_channel), {"socket": send_channel, "order": order}
+    return None
+
+
 class Worker:
     """Runs consumers for messages from ``backend``.
 
@@ -141,19 +153,30 @@ class Worker:
                 backoff.succeeded()
                 # A batch of one has nothing to hold back.
                 with self.backend.holding_replies() if len(received) > 1 else contextlib.nullcontext():
+                    reports: list[tuple[str, Message]] = []
                     for channel, message in received:
-                        self.handle(channel, message)
+                        self.handle(channel, message, reports)
+                    # After every reply of the batch; one report per server for the whole batch.
+                    self._send_reports(reports)
         finally:
             close_old_connections()
 
-    def handle(self, channel: str, message: Message) -> None:
-        """Run the consumer for one message, like a view for a request; then report a socket's message handled."""
+    def handle(self, channel: str, message: Message, reports: list[tuple[str, Message]] | None = None) -> None:
+        """Run the consumer for one message, like a view for a request; then report a socket's message handled.
+
+        Args:
+            reports: where to collect the report, for the caller to send with
+                others (:meth:`_send_reports`); ``None`` sends it at once.
+        """
         with handling_message(channel, self.backend.alias):
             try:
                 self._consume(channel, message)
             finally:
-                if channel in REPORTED_WEBSOCKET_CHANNELS:
-                    self._report_handled(channel, message)
+                if channel in REPORTED_WEBSOCKET_CHANNELS and (report := _report_of(channel, message)):
+                    if reports is None:
+                        self._send_reports([report])
+                    else:
+                        reports.append(report)
 
     def _consume(self, channel: str, message: Message) -> None:
         found = self.registry.match(channel, message)
@@ -170,28 +193,22 @@ class Worker:
             # so the next message starts with a good one.
             close_old_connections()
 
-    def _report_handled(self, channel: str, message: Message) -> None:
-        """Tell the socket's server that its message was handled, so it emits the next one (or keepalive)."""
-        send_channel, order = message.get("send_channel"), message.get("order")
-        if not (isinstance(send_channel, str) and is_response_channel(send_channel)):
-            return  # not from a WebSocket server: nobody waits
-        report: Message = {"socket": send_channel}
-        if channel == WEBSOCKET_KEEPALIVE:
-            report["keepalive"] = True
-        elif isinstance(order, int):
-            report["order"] = order
-        else:
-            return
-        try:
-            self.backend.send(handled_channel_of(send_channel), report)
-        except BackendUnavailable as error:
-            # An outage: the thread's own receive reports it (once), and the server stops waiting
-            # for lost reports when it reaches the backend again.
-            self._outage.failed(error)
-            logger.info("could not report %s message of %s handled: %s", channel, send_channel, error)
-        except ChannelsError as error:
-            # The server goes on by itself after its wait runs out; the socket is slowed, not stuck.
-            logger.warning("could not report %s message of %s handled: %s", channel, send_channel, error)
+    def _send_reports(self, reports: list[tuple[str, Message]]) -> None:
+        """Tell each server which of its sockets' messages were handled: one message per server."""
+        by_server: dict[str, list[Message]] = {}
+        for channel, report in reports:
+            by_server.setdefault(channel, []).append(report)
+        for channel, handled in by_server.items():
+            try:
+                self.backend.send(channel, {"handled": handled})
+            except BackendUnavailable as error:
+                # An outage: the thread's own receive reports it (once), and the server stops waiting
+                # for lost reports when it reaches the backend again.
+                self._outage.failed(error)
+                logger.info("could not report %d message(s) handled to %s: %s", len(handled), channel, error)
+            except ChannelsError as error:
+                # The server goes on by itself after its wait runs out; the sockets are slowed, not stuck.
+                logger.warning("could not report %d message(s) handled to %s: %s", len(handled), channel, error)
 
     def _unmatched(self, channel: str, message: Message) -> None:
         path = message.get("path")

@@ -237,7 +237,10 @@ def test_unmatched_websocket_connect_is_closed(backend: InMemoryBackend, start_w
     assert reply == [
         ("!django.websocket.send.srv1.k3J9", {"close": True}),
         # Then the server hears that the connect was handled, so it would emit the socket's next message.
-        ("!django.websocket.send.srv1.handled", {"socket": "!django.websocket.send.srv1.k3J9", "order": 0}),
+        (
+            "!django.websocket.send.srv1.handled",
+            {"handled": [{"socket": "!django.websocket.send.srv1.k3J9", "order": 0}]},
+        ),
     ]
     assert called("liveblog_connect") == []
 
@@ -372,3 +375,26 @@ def test_a_failing_consumer_does_not_lose_its_batchs_replies(
     replies = backend.receive_inbox(REPLY_INBOX, timeout=5)
     assert [message["n"] for _, message in replies] == [0, 2]
     assert "failed on channel 'jobs.fragile'" in caplog.text and "fragile cannot take 1" in caplog.text
+
+
+@consumer("django.websocket.receive")
+def say_nothing(**kwargs: Any) -> None:
+    pass
+
+
+def test_a_batch_reports_its_sockets_messages_handled_in_one_message_per_server(
+    backend: InMemoryBackend, start_worker: StartWorker
+) -> None:
+    sockets = ["!django.websocket.send.srv1.a", "!django.websocket.send.srv1.b", "!django.websocket.send.srv2.c"]
+    for order, socket in enumerate(sockets, start=1):
+        backend.send("django.websocket.receive", {"send_channel": socket, "path": "/", "text": "hi", "order": order})
+    start_worker(say_nothing, batch=8)
+    srv1 = wait_until(lambda: backend.receive_inbox("!django.websocket.send.srv1"), what="srv1's report")
+    srv2 = wait_until(lambda: backend.receive_inbox("!django.websocket.send.srv2"), what="srv2's report")
+    assert srv1 == [
+        (
+            "!django.websocket.send.srv1.handled",
+            {"handled": [{"socket": sockets[0], "order": 1}, {"socket": sockets[1], "order": 2}]},
+        )
+    ]
+    assert srv2 == [("!django.websocket.send.srv2.handled", {"handled": [{"socket": sockets[2], "order": 3}]})]

@@ -123,7 +123,7 @@ def test_keepalives_never_fill_their_channel_and_reach_every_socket(paced: Runni
             most_waiting = max(most_waiting, len(waiting))
             for _, message in waiting:  # as a worker would: handle, then report
                 seen[message["send_channel"]] += 1
-                report = {"socket": message["send_channel"], "keepalive": True}
+                report = {"handled": [{"socket": message["send_channel"], "keepalive": True}]}
                 paced.backend.send(handled_channel_of(message["send_channel"]), report)
             return min(seen.values()) >= 3
 
@@ -170,6 +170,6 @@ def test_a_disconnect_waits_for_the_sockets_keepalive_still_out(paced: RunningSe
     # Handled after the disconnect, that keepalive would put the closed socket back into its groups.
     assert paced.backend.receive(["django.websocket.disconnect"], timeout=0.5) is None
     socket = keepalive[1]["send_channel"]
-    paced.backend.send(handled_channel_of(socket), {"socket": socket, "keepalive": True})
+    paced.backend.send(handled_channel_of(socket), {"handled": [{"socket": socket, "keepalive": True}]})
     disconnect = wait_until(lambda: paced.backend.receive(["django.websocket.disconnect"]), what="the disconnect")
     assert disconnect[1]["send_channel"] == socket

@@ -77,7 +77,7 @@ def take(backend: BaseBackend, channel: str, count: int, report: bool = True) ->
         if report:
             backend.send(
                 handled_channel_of(message["send_channel"]),
-                {"socket": message["send_channel"], "order": message["order"]},
+                {"handled": [{"socket": message["send_channel"], "order": message["order"]}]},
             )
     return taken
 
@@ -106,7 +106,9 @@ def test_a_sockets_next_message_waits_until_the_previous_one_is_handled(running:
             assert take(running.backend, RECEIVE, 1)[0]["text"] == "another socket is not held up"
         assert running.backend.receive([RECEIVE], timeout=0) is None
         # ... and comes once a worker says the first was handled.
-        running.backend.send(handled_channel_of(first["send_channel"]), {"socket": first["send_channel"], "order": 1})
+        running.backend.send(
+            handled_channel_of(first["send_channel"]), {"handled": [{"socket": first["send_channel"], "order": 1}]}
+        )
         assert take(running.backend, RECEIVE, 1)[0]["text"] == "second"
 
 
