@@ -166,7 +166,7 @@ class Worker:
 
         Args:
             reports: where to collect the report, for the caller to send with
-                others (:meth:`_send_reports`); ``None`` sends it at once.
+                others (one message per server); ``None`` sends it at once.
         """
         with handling_message(channel, self.backend.alias):
             try:
