@@ -191,3 +191,20 @@ def test_a_client_that_never_reads_does_not_delay_the_others(stack: Stack) -> No
 
     assert asyncio.run(scenario()) == 1000
     wait_until(lambda: any(line.startswith("disconnect 1013 ") for line in stack.records_lines()), 30, "1013")
+
+
+def test_a_flooding_socket_slows_down_and_closes_nobody_else(stack: Stack) -> None:
+    # 2,000 frames as fast as the client can write them: far more than the receive
+    # channel holds (100) and than the socket's rate allows at once (a burst of 200).
+    with (
+        connect(stack.ws_url("/echo/", "ws-1"), open_timeout=10) as flooder,
+        connect(stack.ws_url("/echo/", "ws-1"), open_timeout=10) as neighbour,
+    ):
+        for n in range(2000):
+            flooder.send(f"flood {n}")
+        # Meanwhile the neighbour's messages are echoed, in order, and it stays open.
+        for n in range(20):
+            neighbour.send(f"neighbour {n}")
+            assert neighbour.recv(timeout=30) == f"neighbour {n}"
+        # The flooder is not closed either: it is read more slowly, and its echoes come in order.
+        assert [flooder.recv(timeout=60) for _ in range(300)] == [f"flood {n}" for n in range(300)]
