@@ -29,7 +29,8 @@ def test_runserver_alone_serves_pages_static_files_and_websockets(runserver: Run
     assert page.status_code == 200 and "Event-driven Django" in page.text
     script = requests.get(runserver.url("/static/channels_core/socket.js"), timeout=10)
     assert script.status_code == 200 and "ChannelsSocket" in script.text
-    origin = f"http://localhost:{runserver.http_port}"
+    # runserver's own pages: the socket's host, on runserver's HTTP port.
+    origin = f"http://127.0.0.1:{runserver.http_port}"
     with connect(runserver.ws_url("/echo/"), origin=origin, open_timeout=10) as socket:
         socket.send("through the in-memory backend")
         assert socket.recv(timeout=10) == "through the in-memory backend"
