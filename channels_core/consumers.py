@@ -14,10 +14,11 @@ without it; running it would make a 503 a lie, so it is dropped and logged.
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from functools import cache
 from typing import Any
 
@@ -46,6 +47,8 @@ TRANSFER_TIMEOUT = 30.0
 #: Seconds past a request's deadline to wait for a body chunk: the adapter sends none after its
 #: deadline, but one sent just before it may still be on its way (or the clocks differ a little).
 DEADLINE_GRACE = 1.0
+#: Chunks taken off a body channel per round trip when a view left them unread.
+DROP_BATCH = 8
 
 
 def _backend() -> BaseBackend:
@@ -59,7 +62,7 @@ def _django() -> WSGIHandler:
     return WSGIHandler()
 
 
-def _body_chunks(body_channel: str | None, deadline: float | None) -> Iterator[bytes]:
+def _body_chunks(body_channel: str | None, deadline: float | None) -> Generator[bytes]:
     """The rest of a request body, chunk by chunk, as the interface server sends it.
 
     Raises:
@@ -81,6 +84,23 @@ def _body_chunks(body_channel: str | None, deadline: float | None) -> Iterator[b
         yield decode_body(chunk["content"])
         if not chunk.get("more_content"):
             return
+
+
+def _drop_unread(body_channel: str | None, chunks: Generator[bytes]) -> None:
+    """Once the view is done, take off ``body_channel`` the chunks it did not read: nobody else will.
+
+    The adapter sends a few chunks at a time, each once there is room ("Request
+    bodies" in ``docs/topics/design.rst``), so a view that stops reading stops
+    the upload, and the adapter takes back what it sent once it sees the
+    response. This covers an adapter that gave up on the request already.
+    """
+    if body_channel is None or inspect.getgeneratorstate(chunks) == inspect.GEN_CLOSED:
+        return  # read to its end, or to its abandoned chunk
+    try:
+        while len(_backend().receive_many([body_channel], timeout=0, limit=DROP_BATCH)) == DROP_BATCH:
+            pass
+    except BackendUnavailable as error:  # the chunks expire on their own
+        logger.info("could not drop the unread request body on %s: %s", body_channel, error)
 
 
 def _chunk_wait(deadline: float | None) -> float:
@@ -148,7 +168,8 @@ def http_request(
     """Run Django for one HTTP request and send the response back in pieces, unless it may not start."""
     if not _may_start(request, start_channel, deadline):
         return
-    stream = io.BufferedReader(BodyReader(decode_body(body), _body_chunks(body_channel, deadline)), CHUNK_SIZE)
+    chunks = _body_chunks(body_channel, deadline)
+    stream = io.BufferedReader(BodyReader(decode_body(body), chunks), CHUNK_SIZE)
     environ = environ_from_request(request, stream)
     started: list[Any] = []
 
@@ -164,3 +185,4 @@ def http_request(
     finally:
         # Closing the response sends request_finished (closing database connections).
         result.close()
+        _drop_unread(body_channel, chunks)

@@ -155,8 +155,9 @@ CHANNEL_BACKENDS = {
         # burst, the other half is left for the view, and nothing stale piles up.
         "CHANNEL_EXPIRY": {"django.wsgi.request": CHANNELS_HTTP_TIMEOUT / 2},
         "CAPACITY": 100,
-        # A response inbox serves every client of one interface server.
-        "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},
+        # A response inbox serves every client of one interface server; a request body
+        # waits four 512 KiB chunks at a time ("Request bodies" in docs/topics/design.rst).
+        "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000, "django.wsgi.body.*": 4},
     }
 }
 

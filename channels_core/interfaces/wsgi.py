@@ -16,10 +16,17 @@ arrival to its worker's first response message, the upload of its body
 included, default 20; it is the request's ``deadline``), ``CHANNELS_RETRY_AFTER``
 (seconds for the ``Retry-After`` header of a 503, default 5),
 ``CHANNELS_MAX_REQUEST_BODY`` (bytes, default 64 MiB; larger requests get 413).
+
+A body larger than one message goes to the worker in chunks, a few at a time
+(the capacity of ``django.wsgi.body.*``): the adapter reads at most one chunk
+ahead of what it has sent, so a body never waits whole in the backend, and
+any chunk still waiting when the adapter is done with the request is taken
+back ("Request bodies" in ``docs/topics/design.rst``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -169,21 +176,32 @@ class WsgiAdapter:
         dispatcher.waiting[send_channel] = queue.SimpleQueue()
         handover = Handover(dispatcher.backend, dispatcher.outage, send_channel, self.timeout)
         try:
-            self._send_request(handover, environ)
-            first = self._first_response(dispatcher, handover)
+            first = self._send_request(dispatcher, handover, environ)
+            if first is None:
+                first = self._first_response(dispatcher, handover)
         except Refused as refused:
             dispatcher.waiting.pop(send_channel, None)
             return self._refuse(environ, start_response, handover.settle(refused))
         except BaseException:
             dispatcher.waiting.pop(send_channel, None)
+            handover.drop_body()
             raise
         status = int(first["status"])
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
         start_response(f"{status} {phrase}", [(name, value) for name, value in first.get("headers", [])])
-        return self._content(dispatcher, send_channel, first, environ)
+        return self._content(dispatcher, handover, first, environ)
 
-    def _send_request(self, handover: Handover, environ: dict[str, Any]) -> None:
-        """Send the request message, then the rest of its body in chunks on a channel of its own."""
+    def _send_request(self, dispatcher: _Dispatcher, handover: Handover, environ: dict[str, Any]) -> Message | None:
+        """Send the request message, then the rest of its body in chunks on a channel of its own.
+
+        Returns:
+            The worker's first response message if it came before the whole
+            body was sent (the view answered without reading it all), else ``None``.
+
+        Raises:
+            Refused: the request cannot be handed over, or was given up on
+                (413 as soon as more than ``CHANNELS_MAX_REQUEST_BODY`` bytes were read).
+        """
         limit = int(getattr(settings, "CHANNELS_MAX_REQUEST_BODY", 64 * 1024 * 1024))
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
@@ -196,22 +214,50 @@ class WsgiAdapter:
         following = next(chunks, None)
         if following is not None:
             handover.body_channel = new_channel_name(BODY_CHANNEL_PREFIX)
-            handover.body_complete = False
+            handover.body_unfinished = True
         handover.send_request(
             request_message(
                 environ, handover.send_channel, first, handover.body_channel, handover.start_channel, handover.deadline
             )
         )
-        sent = len(first)
-        while following is not None:
-            chunk, following = following, next(chunks, None)
+        if following is None:
+            return None
+        rest = _with_last(itertools.chain([following], chunks))
+        return self._send_body(dispatcher, handover, rest, len(first), limit)
+
+    def _send_body(
+        self, dispatcher: _Dispatcher, handover: Handover, chunks: Iterator[tuple[bytes, bool]], sent: int, limit: int
+    ) -> Message | None:
+        """Send the body's other chunks as the worker takes them; the worker's answer if it came first.
+
+        A worker that answers without reading the whole body (a CSRF refusal,
+        say) stops taking chunks, so the body channel stays full: while it
+        waits for room the adapter looks for that answer. Once it has come, the
+        chunks waiting are taken back and the rest of the body is read and
+        dropped, so that a body over the limit still gets its 413 and the
+        client has sent everything before it reads the answer.
+        """
+        answered: list[Message] = []
+
+        def wait(seconds: float) -> bool:
+            if (message := dispatcher.next(handover.send_channel, seconds)) is not None:
+                answered.append(message)
+            return bool(answered)
+
+        for chunk, last in chunks:
             sent += len(chunk)
             if sent > limit:
                 raise Refused(413, f"request body is over the limit of {limit} bytes")
             if handover.remaining() <= 0:
+                if answered:
+                    break  # the client may send the rest to the WSGI server
                 raise Refused(503, f"the request body was still arriving after {handover.timeout:g} s")
-            handover.send_chunk({"content": encode_body(chunk), "more_content": following is not None})
-        handover.body_complete = True
+            if answered:
+                continue
+            if not handover.send_chunk({"content": encode_body(chunk), "more_content": not last}, wait):
+                more = answered[0].get("more_content")  # the view may still run, and read (a streaming response)
+                handover.drop_body("the view answered before the whole body came" if more else None)
+        return answered[0] if answered else None
 
     def _first_response(self, dispatcher: _Dispatcher, handover: Handover) -> Message:
         """The worker's first response message, which must come before the request's deadline."""
@@ -223,11 +269,15 @@ class WsgiAdapter:
     def _content(
         self,
         dispatcher: _Dispatcher,
-        send_channel: str,
+        handover: Handover,
         message: Message,
         environ: dict[str, Any],
     ) -> Iterator[bytes]:
-        """The body, chunk by chunk as the worker sends it; each chunk may take up to the timeout."""
+        """The body, chunk by chunk as the worker sends it; each chunk may take up to the timeout.
+
+        Once the response is over, nobody reads the request's body channel:
+        any chunk the view did not read is taken back.
+        """
         try:
             while True:
                 content = decode_body(message.get("content", ""))
@@ -236,7 +286,7 @@ class WsgiAdapter:
                 if not message.get("more_content"):
                     return
                 try:
-                    following = dispatcher.next(send_channel, self.timeout)
+                    following = dispatcher.next(handover.send_channel, self.timeout)
                 except Refused as refused:
                     following, reason = None, str(refused)
                 else:
@@ -246,7 +296,8 @@ class WsgiAdapter:
                     return
                 message = following
         finally:
-            dispatcher.waiting.pop(send_channel, None)
+            dispatcher.waiting.pop(handover.send_channel, None)
+            handover.drop_body()
 
     def _refuse(self, environ: dict[str, Any], start_response: StartResponse, refused: Refused) -> list[bytes]:
         """Answer with ``refused``'s status: a 503 always with ``Retry-After``, since it is safe to retry."""
@@ -281,6 +332,15 @@ def _read_chunks(stream: Any, declared: int) -> Iterator[bytes]:
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
+
+
+def _with_last(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Each chunk with whether it is the last one (looking one chunk ahead)."""
+    current = next(chunks, None)
+    while current is not None:
+        following = next(chunks, None)
+        yield current, following is None
+        current = following
 
 
 def _path(environ: dict[str, Any]) -> str:

@@ -50,7 +50,11 @@ def call(
     length: bool = True,
     adapter: WsgiAdapter | None = None,
 ) -> Answer:
-    """One request through ``adapter`` (by default a fresh one), as a WSGI server makes it."""
+    """One request through ``adapter`` (by default a fresh one), as a WSGI server makes it.
+
+    A body in bytes (or in a ``BytesIO``) comes with its ``Content-Length``
+    unless ``length`` is false; a stream of another kind never does (as if chunked).
+    """
     stream = io.BytesIO(body) if isinstance(body, bytes) else body
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
@@ -62,8 +66,8 @@ def call(
         "wsgi.input": stream,
         "wsgi.url_scheme": "http",
     }
-    if length and isinstance(body, bytes):
-        environ["CONTENT_LENGTH"] = str(len(body))
+    if length and isinstance(stream, io.BytesIO):
+        environ["CONTENT_LENGTH"] = str(len(stream.getvalue()))
     started: list[Any] = []
     content = b"".join(
         (adapter or WsgiAdapter())(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
