@@ -29,7 +29,9 @@ fixed time.
 
 The sites tell the project's settings where things are through environment
 variables; settings that read them (as this project's ``config/settings.py``
-does) need nothing else:
+does) need nothing else. Everything a site writes goes into its own
+temporary folder (``<tmp>``), so tests leave the developer's database and
+uploads as they were; a site's ``env`` argument overrides any of these:
 
 ``DATABASE_URL``
     ``sqlite:///<tmp>/db.sqlite3``: one file, migrated first, that every
@@ -37,9 +39,12 @@ does) need nothing else:
 ``REDIS_URL``
     The stack's private Redis, for ``CHANNEL_BACKENDS``; empty under
     :class:`Runserver`, which keeps the in-memory backend.
+``MEDIA_ROOT``
+    ``<tmp>/media``: where the site keeps uploads (and, here, the
+    thumbnails made of them), never the project's own ``media/``.
 ``STATIC_ROOT``
-    Where :meth:`Stack.collect_static` collects, for the WSGI application to
-    serve (this project's serves them with WhiteNoise).
+    ``<tmp>/static``: where :meth:`Stack.collect_static` collects, for the
+    WSGI application to serve (this project's serves them with WhiteNoise).
 ``CHANNELS_WS_URL``
     Given to the workers :meth:`Stack.start_all` starts: the address of the
     WebSocket server their pages connect to.

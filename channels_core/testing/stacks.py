@@ -130,21 +130,32 @@ def _wsgi_application_of(settings_module: str) -> str:
 
 
 class Site:
-    """What both kinds of site share: a project, a folder of their own, one SQLite file.
+    """What both kinds of site share: a project, and a folder of their own for everything they write.
+
+    The site's database, uploads (``MEDIA_ROOT``), collected static files
+    (``STATIC_ROOT``) and logs all live in ``tmp``, so a test run writes
+    nothing into the project's own folder: a developer's ``db.sqlite3`` and
+    uploads stay as they were.
 
     Use a site in a ``with`` statement to stop it at the end of the block.
 
     Args:
         project: The project to run.
-        tmp: A folder of its own, for its database and logs.
-        env: Variables for its processes and :meth:`run_manage`, over ``project.env``.
+        tmp: A folder of its own, for its database, uploads, static files and logs.
+        env: Variables for its processes and :meth:`run_manage`, over ``project.env``
+            (and over the paths above, to share a media folder, say).
     """
 
     def __init__(self, project: Project, tmp: Path, env: Mapping[str, str] | None = None) -> None:
         self.project = project
         self.tmp = tmp
         #: The variables its processes get, over ``project.env``.
-        self.env: dict[str, str] = {"DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}", **(env or {})}
+        self.env: dict[str, str] = {
+            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+            "MEDIA_ROOT": str(tmp / "media"),
+            "STATIC_ROOT": str(tmp / "static"),
+            **(env or {}),
+        }
 
     def url(self, path: str) -> str:
         """The address of ``path`` on the site's HTTP server."""
@@ -187,7 +198,7 @@ class Runserver(Site):
 
     Args:
         project: The project to run.
-        tmp: A folder of its own, for its database and log.
+        tmp: A folder of its own, for its database, uploads and log.
         env: Variables for the server and :meth:`~Site.run_manage`, over ``project.env``.
         autoreload: Django's autoreload, off by default: a source file saved
             during the run would restart the server, and empty its memory.
@@ -236,7 +247,7 @@ class Stack(Site):
 
     Args:
         project: The project to run.
-        tmp: A folder of its own, for its database, static files and logs.
+        tmp: A folder of its own, for its database, uploads, static files and logs.
         env: Variables for every process and :meth:`~Site.run_manage`, over ``project.env``.
     """
 
@@ -246,7 +257,6 @@ class Stack(Site):
         self.http_port = free_port()
         site_env = {
             "REDIS_URL": self.redis.url,
-            "STATIC_ROOT": str(tmp / "static"),
             # Pages and sockets are on two ports here, so two origins: trust the pages' one.
             "CHANNELS_WS_ALLOWED_ORIGINS": f"http://127.0.0.1:{self.http_port}",
             **(env or {}),

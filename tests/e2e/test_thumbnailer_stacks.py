@@ -70,3 +70,7 @@ def test_the_thumbnailer_works_on_runserver_alone(
     page, _ = ImagePage.after_upload(browser(), runserver_site, photo)  # type: ignore[arg-type]
     assert page.wait_for_thumbnail().endswith("-large.webp")
     assert page.not_reloaded()
+    # The upload and its thumbnails went to the site's own MEDIA_ROOT, not the project's media/ (issue 16).
+    media = runserver_site.tmp / "media"
+    folders = {path.relative_to(media).parts[0] for path in media.rglob("*") if path.is_file()}
+    assert folders == {"originals", "thumbnails"}

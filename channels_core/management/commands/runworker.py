@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
-from channels_core.backends import get_backend
 from channels_core.interfaces.wsgi import REQUEST_CHANNEL
+from channels_core.management.shared_backend import require_shared_backend
 from channels_core.registry import registry_from_apps
 from channels_core.worker import Worker
 
@@ -56,15 +56,12 @@ class Command(BaseCommand):
         for option in ("threads", "batch"):
             if options[option] < 1:
                 raise CommandError(f"--{option} must be at least 1, not {options[option]}")
-        backend = get_backend(options["alias"])
-        if not backend.cross_process:
-            raise CommandError(
-                f"runworker cannot use {type(backend).__name__} (CHANNEL_BACKENDS[{options['alias']!r}]): "
-                "it keeps messages inside one process, so a separate worker would never see them. "
-                "Use `python manage.py runserver`, which runs workers in its own process, or switch "
-                "CHANNEL_BACKENDS to the Redis backend (set REDIS_URL) or the database backend "
-                "(set CHANNELS_BACKEND=database)."
-            )
+        backend = require_shared_backend(
+            "runworker",
+            options["alias"],
+            lost="a separate worker would never see them",
+            instead="`python manage.py runserver`, which runs workers in its own process",
+        )
         registry = registry_from_apps()
         channels = registry.select(options["only_channels"], options["exclude_channels"])
         if not channels:

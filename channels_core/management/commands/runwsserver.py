@@ -7,11 +7,12 @@ import signal
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from channels_core import defaults
 from channels_core.backends import get_backend
 from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval, order_timeout
+from channels_core.management.shared_backend import require_shared_backend
 from channels_core.origins import OriginPolicy
 
 
@@ -54,13 +55,13 @@ class Command(BaseCommand):
         parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_shared_backend(
+            "runwsserver",
+            options["alias"],
+            lost="no worker would see this server's sockets",
+            instead="`python manage.py runserver`, which runs everything in one process",
+        )
         server = websocket_server(options["alias"])
-        if not server.backend.cross_process:
-            raise CommandError(
-                f"runwsserver cannot use {type(server.backend).__name__}: it keeps messages inside one "
-                "process, so no worker would see this server's sockets. Use `python manage.py runserver`, "
-                "which runs everything in one process, or set REDIS_URL (or CHANNELS_BACKEND=database)."
-            )
         asyncio.run(self._serve(server, options["host"], options["port"]))
         self.stdout.write("WebSocket server stopped.")
 

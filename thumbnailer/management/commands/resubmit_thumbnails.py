@@ -15,17 +15,21 @@ gives up and marks it failed.
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from channels_core.management.shared_backend import SendingCommand
 from thumbnailer.models import Image
 
 
-class Command(BaseCommand):
+# A SendingCommand: run as `manage.py resubmit_thumbnails` on the in-memory
+# backend, its messages would stay in this short-lived process where no worker
+# looks, so it refuses with an error instead of reporting work it did not do.
+class Command(SendingCommand):
     help = (
         "Send images that are still pending after --older-than seconds to the thumbnail workers again; "
-        "mark failed those already sent THUMBNAILER_MAX_ATTEMPTS times."
+        "mark failed those already sent THUMBNAILER_MAX_ATTEMPTS times. Needs the Redis or database backend."
     )
+    sends = "the images it resubmits"
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=float, default=60, metavar="SECONDS")
