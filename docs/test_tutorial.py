@@ -431,6 +431,7 @@ class Session:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a process group of its own, as a terminal's job: Ctrl-C reaches all of it
+            preexec_fn=heed_ctrl_c,
         )
         return Process(where, command, popen, log, log_file)
 
@@ -571,6 +572,17 @@ class Session:
             returncode = None
         server.end()
         return returncode, server.output(start)
+
+
+def heed_ctrl_c() -> None:
+    """Let Ctrl-C and Ctrl-\\ reach the command, as in a terminal, even if the test runs with them ignored.
+
+    A program started in the background of a shell (``make test &``, some CI
+    runners) inherits SIGINT and SIGQUIT ignored, and so would every command,
+    with no way for bash to undo it: ``runserver`` would not stop on Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def accepts(port: int) -> bool:
