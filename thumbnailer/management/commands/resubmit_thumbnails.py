@@ -2,9 +2,11 @@
 
 Channels deliver at most once. Images still pending after a while most likely
 lost their message (or their worker); sending it again is safe because the
-consumer is idempotent. Run it on a schedule, e.g. from cron every minute::
+consumer is idempotent. Run it on a schedule, e.g. from cron every minute,
+with the workers' settings (cron gives a command almost no environment;
+``site.env`` holds the workers' variables, one ``NAME=value`` a line)::
 
-    * * * * *  cd /srv/site && .venv/bin/python manage.py resubmit_thumbnails --older-than 60
+    * * * * *  cd /srv/site && set -a && . ./site.env && .venv/bin/python manage.py resubmit_thumbnails --older-than 60
 
 A retry needs a bound: an image whose worker dies on it every time (killed for
 memory on the same huge photo, say) would be resent for ever. Each image
