@@ -274,3 +274,21 @@ def test_overlapping_patterns_are_tried_in_definition_order(redis_setup: WorkerS
         "overlap zz_defined_first /overlap/special/",
         "overlap zz_defined_first /overlap/other/",
     ]
+
+
+def test_a_second_sigterm_stops_at_once_but_still_cleans_up_and_logs(redis_setup: WorkerSetup) -> None:
+    worker = redis_setup.start_worker("--threads", "2")
+    redis_setup.backend.send("tests.record", {"number": 8, "work": 60})  # a message it will not finish
+    wait_until(lambda: redis_setup.records.numbers("got") == [8], what="the worker to start the message")
+    worker.signal(signal.SIGTERM)
+    wait_until(lambda: "stopping after the messages in hand" in worker.output(), what="the first SIGTERM logged")
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(20) == 1
+    assert redis_setup.records.numbers("done") == []
+    # The last line, written as the process unwound: os._exit would have lost it.
+    assert (
+        worker.output()
+        .rstrip()
+        .splitlines()[-1]
+        .endswith("Worker stopped at once (SIGTERM twice); the messages in hand are lost")
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from types import FrameType
@@ -12,12 +11,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
-from channels_core.interfaces.wsgi import REQUEST_CHANNEL
+from channels_core.http import REQUEST_CHANNEL
 from channels_core.management.shared_backend import require_shared_backend
 from channels_core.registry import registry_from_apps
 from channels_core.worker import Worker
 
 logger = logging.getLogger("channels_core.worker")
+
+
+class StopNow(BaseException):
+    """A second signal: stop at once. Not an Exception, so no consumer's ``except Exception`` swallows it."""
 
 
 class Command(BaseCommand):
@@ -87,7 +90,15 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Worker listening on {', '.join(channels)} ({backend!r}, {options['threads']} thread(s){batches})"
         )
-        worker.run()
+        try:
+            worker.run()
+        except StopNow as stop_now:
+            # Cold: the threads still in a consumer are abandoned (they die with the process),
+            # but this thread's clean-up ran on the way here, and the logs are flushed at exit.
+            logger.warning("Worker stopped at once (%s twice); the messages in hand are lost", stop_now)
+            raise SystemExit(1) from None
+        finally:
+            backend.close()
         self.stdout.write("Worker stopped.")
 
     def _install_signal_handlers(self, worker: Worker) -> None:
@@ -95,7 +106,7 @@ class Command(BaseCommand):
             name = signal.Signals(signum).name
             if worker.stopping.is_set():
                 logger.warning("%s again: stopping now, abandoning messages in hand", name)
-                os._exit(1)
+                raise StopNow(name)  # unwinds the main thread through its finally blocks
             logger.info("%s: stopping after the messages in hand (send it again to stop at once)", name)
             worker.stop()
 
