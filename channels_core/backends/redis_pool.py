@@ -179,6 +179,8 @@ class _Turn:
 
 def _closed_by_peer(connection: AbstractConnection) -> bool:
     """Whether an idle connection's socket has been closed by the server (``False`` if it has none yet)."""
+    # redis-py has no public way to ask whether a connection holds a socket, and its
+    # can_read() would open one (a connect is not a check): the private attribute is the only way.
     if connection._sock is None:
         return False
     try:

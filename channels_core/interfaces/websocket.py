@@ -34,12 +34,10 @@ never wait for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -70,6 +68,7 @@ from ..names import (
     new_channel_name,
 )
 from ..origins import OriginPolicy
+from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer
 from .outbox import Outbox
@@ -112,8 +111,6 @@ ROOM_PAUSE_MIN = 0.02
 ROOM_PAUSE_MAX = 1.0
 #: Most keepalives of one server out at once (fewer when the keepalive channel is small).
 KEEPALIVE_WINDOW = 50
-#: Seconds before a keepalive that could not be emitted is tried again.
-KEEPALIVE_RETRY = 1.0
 
 
 @dataclass(eq=False)
@@ -182,17 +179,12 @@ class WebSocketServer:
         #: Shares its outage with the inbox reader's back-off (same logger): one log line per outage.
         self._outage = Backoff(logger, wait=lambda seconds: None)
         # At most a quarter of the keepalive channel's room, so several servers fit beside each other.
-        self._keepalives = KeepaliveSchedule(
+        schedule = KeepaliveSchedule(
             interval=keepalive,
             window=max(1, min(KEEPALIVE_WINDOW, backend.capacity_for(WEBSOCKET_KEEPALIVE) // 4)),
             timeout=backend.expiry_for(WEBSOCKET_KEEPALIVE),
         )
-        self._keepalives_changed = asyncio.Event()
-        #: Sockets re-announced after the last outage whose keepalive has been handled since.
-        self._restored = 0
-        #: Closed sockets whose disconnect waits for their keepalive's report.
-        self._keepalive_reports: dict[str, asyncio.Future[None]] = {}
-        self._keepalives_late_logged = -math.inf
+        self._keepalives = KeepaliveSender(schedule, self._emit_keepalives, self._log_failed_send)
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
@@ -212,7 +204,7 @@ class WebSocketServer:
             ping_interval=20,  # dead peers are found by ping/pong
             ping_timeout=20,
         ) as server:
-            keepalive = asyncio.create_task(self._send_keepalives())
+            keepalive = asyncio.create_task(self._keepalives.run())
             if ready is not None:
                 ready()
             await stop.wait()
@@ -261,8 +253,7 @@ class WebSocketServer:
             connected = True
             # Only now: a socket whose connect is still being handled has not joined its groups.
             at_once = socket.released_by_recovery  # its connect's report, or its connect, may have been lost
-            self._keepalives.add(socket.send_channel, asyncio.get_running_loop().time(), at_once=at_once)
-            self._keepalives_changed.set()
+            self._keepalives.add(socket.send_channel, at_once=at_once)
             async for frame in connection:
                 if wait := socket.receive_rate.delay():
                     await asyncio.sleep(wait)  # over its rate: read it later, so the client slows down
@@ -283,9 +274,7 @@ class WebSocketServer:
             await connection.close(MESSAGE_TOO_BIG, "message too big")
         finally:
             self.sockets.pop(socket.send_channel, None)
-            keepalive_out = self._keepalives.is_out(socket.send_channel)
-            if self._keepalives.remove(socket.send_channel):
-                self._log_restored()
+            keepalive_out = self._keepalives.closed(socket.send_channel)
             socket.writer.cancel()
             if connected:
                 await self._disconnected(socket, keepalive_out)
@@ -294,10 +283,7 @@ class WebSocketServer:
         if keepalive_out and self._patient:
             # The disconnect comes last, after a keepalive still out too: handled later, that
             # keepalive would put the closed socket back into its groups.
-            report = self._keepalive_reports[socket.send_channel] = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(report, self._keepalives.timeout)
-            self._keepalive_reports.pop(socket.send_channel, None)
+            await self._keepalives.wait_for_report(socket.send_channel)
         socket.order += 1
         message = disconnect_message(socket.send_channel, socket.path, _close_code(socket), socket.order)
         try:
@@ -366,7 +352,7 @@ class WebSocketServer:
             await asyncio.sleep(pause * random.uniform(0.5, 1.5))
             pause = min(pause * 2, ROOM_PAUSE_MAX)
 
-    def _log_failed_send(self, what: str, error: Exception) -> None:
+    def _log_failed_send(self, what: str, error: BaseException) -> None:
         """Log a send that failed: an outage once for the whole server (not once per socket), the rest as it comes."""
         if isinstance(error, BackendUnavailable):
             self._outage.failed(error)  # logs the outage's start; the inbox reader logs its end
@@ -379,9 +365,7 @@ class WebSocketServer:
         for socket in self.sockets.values():
             if socket.handled is not None:
                 _settle_once(socket.handled, True)  # not lost: the shutdown stops waiting, quietly
-        for report in self._keepalive_reports.values():
-            if not report.done():
-                report.set_result(None)
+        self._keepalives.stop_waiting()
 
     # Replies: inbox → send buffers → sockets.
 
@@ -440,7 +424,7 @@ class WebSocketServer:
     def _one_handled(self, report: Message) -> None:
         name = report.get("socket")
         if report.get("keepalive") and isinstance(name, str):
-            self._keepalive_handled(name)
+            self._keepalives.handled(name)
             return
         socket = self.sockets.get(name) if isinstance(name, str) else None
         if socket is None or socket.handled is None or socket.handled.done():
@@ -459,60 +443,16 @@ class WebSocketServer:
             except ConnectionClosed:
                 return
 
-    # Keepalives: paced by the workers' reports (see keepalives.py), never dropped.
+    # Keepalives: paced by the workers' reports (keepalive_sender.py), never dropped.
 
-    async def _send_keepalives(self) -> None:
-        """Emit each socket's keepalive when due, as fast as workers report them handled, never faster."""
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                due = self._keepalives.take_due(loop.time())
-                if due:
-                    self._warn_if_late(max(late for _, late in due))
-                    await self._emit_keepalives([name for name, _ in due])
-            except Exception:  # a bug: log it, and keep the sockets in their groups next time
-                logger.exception("sending keepalives failed")
-            next_due = self._keepalives.next_due()
-            self._keepalives_changed.clear()
-            wait = None if next_due is None else max(0.0, next_due - loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._keepalives_changed.wait(), wait)
-
-    async def _emit_keepalives(self, names: list[str]) -> None:
-        sockets = [self.sockets[name] for name in names if name in self.sockets]
-        names = [socket.send_channel for socket in sockets]
-        sends = [self._emit(WEBSOCKET_KEEPALIVE, keepalive_message(s.send_channel, s.path)) for s in sockets]
+    async def _emit_keepalives(self, names: Sequence[str]) -> list[BaseException | None]:
+        """Emit the keepalives of the named sockets still open; an outcome for each name."""
+        sends = []
+        for name in names:
+            socket = self.sockets.get(name)
+            sends.append(self._emit(WEBSOCKET_KEEPALIVE, keepalive_message(name, socket.path)) if socket else _done())
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
-        now = asyncio.get_running_loop().time()
-        for name, outcome in zip(names, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                # Not dropped: tried again shortly, and its socket stays in its groups meanwhile.
-                self._keepalives.failed(name, now, retry_in=KEEPALIVE_RETRY)
-                self._log_failed_send(f"keepalive of {name} not sent, trying again in {KEEPALIVE_RETRY:g} s", outcome)
-
-    def _keepalive_handled(self, name: str) -> None:
-        if self._keepalives.handled(name, asyncio.get_running_loop().time()):
-            self._restored += 1
-            if not self._keepalives.restoring:
-                self._log_restored()
-        if (report := self._keepalive_reports.pop(name, None)) is not None and not report.done():
-            report.set_result(None)  # the socket's disconnect was waiting for it
-        self._keepalives_changed.set()
-
-    def _log_restored(self) -> None:
-        logger.warning("restored the group memberships of all %d socket(s) after the outage", self._restored)
-
-    def _warn_if_late(self, late: float) -> None:
-        """Say so when keepalives fall behind (the workers do not keep up): sockets may drop out of groups."""
-        now = asyncio.get_running_loop().time()
-        if late > self.keepalive / 2 and now - self._keepalives_late_logged > self.keepalive:
-            self._keepalives_late_logged = now
-            logger.warning(
-                "keepalives are %.1f s late for %d socket(s): the workers do not keep up, and sockets may drop "
-                "out of their groups (GROUP_EXPIRY); add worker threads or processes",
-                late,
-                len(self._keepalives),
-            )
+        return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
 
     def _restore_memberships(self) -> None:
         """The backend is back after an outage: re-announce every socket at once, since groups may have been lost.
@@ -522,8 +462,7 @@ class WebSocketServer:
         reports due: a socket whose connect was awaited gets its keepalive at
         once, in case its connect was lost too.
         """
-        count = self._keepalives.restore_all(asyncio.get_running_loop().time())
-        self._restored = 0
+        count = self._keepalives.restore_all()
         released = connecting = 0
         for socket in self.sockets.values():
             if socket.handled is not None and not socket.handled.done():
@@ -538,7 +477,10 @@ class WebSocketServer:
                 count + connecting,
                 released,
             )
-        self._keepalives_changed.set()
+
+
+async def _done() -> None:
+    """Nothing to emit (the socket closed meanwhile)."""
 
 
 def _settle_once(future: asyncio.Future[bool], value: bool) -> None:

@@ -187,7 +187,7 @@ class WsgiAdapter:
             handover.drop_body()
             raise
         status = int(first["status"])
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+        phrase = _phrase(status)
         start_response(f"{status} {phrase}", [(name, value) for name, value in first.get("headers", [])])
         return self._content(dispatcher, handover, first, environ)
 
@@ -341,6 +341,14 @@ def _with_last(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
         following = next(chunks, None)
         yield current, following is None
         current = following
+
+
+def _phrase(status: int) -> str:
+    """The reason phrase of a status code, or ``"Unknown"`` for one HTTP does not name (a view may use any)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def _path(environ: dict[str, Any]) -> str:
