@@ -61,7 +61,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"channels_core\.testing\.processes\.T"),  # wait_until's type variable
     (r"py:.*", r"(channels_core\.backends\.base\.)?T"),  # ByQueue's type variable
     (r"py:.*", r"(HttpRequest|SessionBase|AnonymousUser|ServerConnection|CommandParser|Context|ImproperlyConfigured)"),
-    (r"py:.*", r"(_Socket|_Shard|_Dispatcher|Entry|Message|Binding)"),
+    (r"py:.*", r"(_Socket|_Shard|_Dispatcher|Entry|Message|Binding|EmitKeepalives|LogFailure)"),
 ]
 
 autodoc_member_order = "bysource"
