@@ -7,6 +7,9 @@
   function show(image) {
     const item = gallery.querySelector(`[data-image-id="${image.id}"]`);
     if (!item) return; // an image uploaded elsewhere: shown on the next page load
+    // A state never goes back to pending: an answer to catchUp's fetch, sent before the
+    // thumbnails were made, may arrive after the notification that they are done.
+    if (image.status === "pending" && item.dataset.status !== "pending") return;
     item.dataset.status = image.status;
     const src = large ? image.large : image.small;
     const holder = item.querySelector(".pending");
