@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from .messages import Message
+from .protocol import BODY_CHANNEL_PREFIX, REQUEST_CHANNEL, START_CHANNEL_PREFIX  # also importable from here
 
 __all__ = [
     "BODY_CHANNEL_PREFIX",
@@ -44,12 +45,6 @@ __all__ = [
     "response_messages",
 ]
 
-#: The channel the WSGI adapter sends requests on, and workers take them from.
-REQUEST_CHANNEL = "django.wsgi.request"
-#: A request's start ticket waits on a fresh channel below this name (``django.wsgi.start.<id>``).
-START_CHANNEL_PREFIX = "django.wsgi.start"
-#: The rest of a body beyond its first chunk travels on a fresh channel below this name.
-BODY_CHANNEL_PREFIX = "django.wsgi.body"
 #: The message on ``start_channel``: what matters is who takes it, not what it holds.
 START_TICKET: Message = {}
 

@@ -18,6 +18,17 @@ import secrets
 from .defaults import MAX_NAME_LENGTH
 from .exceptions import InvalidChannelName
 
+# The wire format's names live in .protocol; these stay importable from here, where
+# the name rules (and handled_channel_of) use them.
+from .protocol import (
+    HANDLED_NAME,
+    WEBSOCKET_CONNECT,
+    WEBSOCKET_DISCONNECT,
+    WEBSOCKET_KEEPALIVE,
+    WEBSOCKET_RECEIVE,
+    WEBSOCKET_REPLY_PREFIX,
+)
+
 __all__ = [
     "HANDLED_NAME",
     "RESPONSE_PREFIX",
@@ -35,17 +46,6 @@ __all__ = [
 ]
 
 RESPONSE_PREFIX = "!"
-#: The WebSocket server's sockets have reply channels below ``<this>.<server>``.
-WEBSOCKET_REPLY_PREFIX = "!django.websocket.send"
-
-#: The channels a WebSocket server emits its sockets' messages on.
-WEBSOCKET_CONNECT = "django.websocket.connect"
-WEBSOCKET_RECEIVE = "django.websocket.receive"
-WEBSOCKET_KEEPALIVE = "django.websocket.keepalive"
-WEBSOCKET_DISCONNECT = "django.websocket.disconnect"
-#: Last part of the channel a worker tells a WebSocket server on that one of its messages was handled.
-#: Socket ids are 16 characters, so it never names a socket.
-HANDLED_NAME = "handled"
 _ALLOWED = re.compile(r"[a-zA-Z0-9._-]+")
 _FORBIDDEN_CHARACTER = re.compile(r"[^a-zA-Z0-9._-]")
 

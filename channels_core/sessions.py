@@ -63,7 +63,7 @@ from django.utils.crypto import salted_hmac
 
 from . import defaults
 from .context import current_message
-from .names import WEBSOCKET_DISCONNECT
+from .protocol import WEBSOCKET_DISCONNECT
 
 __all__ = [
     "HTTP_SESSION_KEY_FIELD",

@@ -37,13 +37,8 @@ from .backoff import Backoff
 from .context import handling_message
 from .exceptions import BackendUnavailable, ChannelsError
 from .messages import Message
-from .names import (
-    WEBSOCKET_CONNECT,
-    WEBSOCKET_KEEPALIVE,
-    WEBSOCKET_RECEIVE,
-    handled_channel_of,
-    is_response_channel,
-)
+from .names import handled_channel_of, is_response_channel
+from .protocol import WEBSOCKET_CONNECT, WEBSOCKET_KEEPALIVE, WEBSOCKET_RECEIVE
 from .registry import Registry
 
 __all__ = ["Worker"]

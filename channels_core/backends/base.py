@@ -33,13 +33,8 @@ from typing import Any, Generic, TypeVar
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
-from ..names import (
-    WEBSOCKET_REPLY_PREFIX,
-    inbox_of,
-    is_response_channel,
-    validate_channel_name,
-    validate_group_name,
-)
+from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
+from ..protocol import WEBSOCKET_REPLY_PREFIX
 
 __all__ = [
     "BaseBackend",

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from ..backends import BaseBackend
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidMessage
-from ..http import REQUEST_CHANNEL, START_CHANNEL_PREFIX, START_TICKET, abandoned_chunk
+from ..http import START_TICKET, abandoned_chunk
 from ..messages import Message
 from ..names import new_channel_name
+from ..protocol import REQUEST_CHANNEL, START_CHANNEL_PREFIX
 
 __all__ = ["Handover", "Refused", "no_pause", "refusal"]
 

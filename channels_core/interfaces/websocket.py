@@ -58,16 +58,15 @@ from ..frames import (
     reply_of,
 )
 from ..messages import Message
-from ..names import (
+from ..names import handled_channel_of, new_channel_name
+from ..origins import OriginPolicy
+from ..protocol import (
     WEBSOCKET_CONNECT,
     WEBSOCKET_DISCONNECT,
     WEBSOCKET_KEEPALIVE,
     WEBSOCKET_RECEIVE,
     WEBSOCKET_REPLY_PREFIX,
-    handled_channel_of,
-    new_channel_name,
 )
-from ..origins import OriginPolicy
 from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer

@@ -42,16 +42,10 @@ from .. import defaults
 from ..backends import BaseBackend, get_backend
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable
-from ..http import (
-    BODY_CHANNEL_PREFIX,
-    CHUNK_SIZE,
-    REQUEST_CHANNEL,
-    decode_body,
-    encode_body,
-    request_message,
-)
+from ..http import CHUNK_SIZE, decode_body, encode_body, request_message
 from ..messages import Message
 from ..names import new_channel_name
+from ..protocol import BODY_CHANNEL_PREFIX, REQUEST_CHANNEL, RESPONSE_INBOX_PREFIX
 from .handover import Handover, Refused, no_pause
 
 __all__ = ["REQUEST_CHANNEL", "WsgiAdapter", "http_timeout"]
@@ -82,7 +76,7 @@ class _Dispatcher:
 
     def __init__(self, backend: BaseBackend) -> None:
         self.backend = backend
-        self.inbox = new_channel_name("!django.wsgi.response")
+        self.inbox = new_channel_name(RESPONSE_INBOX_PREFIX)
         #: Each waiting request's queue of messages; ``None`` in it is a nudge.
         self.waiting: dict[str, queue.SimpleQueue[Message | None]] = {}
         self._reading = threading.Lock()

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
-from channels_core.http import REQUEST_CHANNEL
 from channels_core.management.shared_backend import require_shared_backend
+from channels_core.protocol import REQUEST_CHANNEL
 from channels_core.registry import registry_from_apps
 from channels_core.worker import Worker
 
