@@ -8,8 +8,7 @@ from django.core.checks import CheckMessage, Warning, register
 
 from .backends import BackendHandler
 from .backends.base import expiries_of, group_expiry_of
-from .interfaces.websocket import keepalive_interval
-from .interfaces.wsgi import http_timeout
+from .conf import http_timeout, keepalive_interval
 from .protocol import START_CHANNEL_PREFIX
 
 __all__ = ["check_keepalive_within_group_expiry", "check_start_tickets_outlive_the_http_timeout"]

@@ -12,7 +12,9 @@ __all__ = [
     "KEEPALIVE",
     "MAX_MESSAGE_SIZE",
     "MAX_NAME_LENGTH",
+    "MAX_REQUEST_BODY",
     "RECEIVE_TIMEOUT",
+    "RETRY_AFTER",
     "RETRY_BACKOFF_MAX",
     "RETRY_BACKOFF_MIN",
     "SESSION_AGE",
@@ -39,6 +41,10 @@ MAX_NAME_LENGTH = 200
 KEEPALIVE = 30
 #: Seconds a channel session lives after its last save or refresh (``CHANNELS_SESSION_AGE``).
 SESSION_AGE = 3600
+#: The ``Retry-After`` of the WSGI adapter's 503 answers, in seconds (``CHANNELS_RETRY_AFTER``).
+RETRY_AFTER = 5
+#: Bytes of request body the WSGI adapter accepts before it answers 413 (``CHANNELS_MAX_REQUEST_BODY``).
+MAX_REQUEST_BODY = 64 * 1024 * 1024
 #: Replies that may wait for one WebSocket client before its socket is closed (``CHANNELS_WS_SEND_BUFFER``).
 WS_SEND_BUFFER = 256
 #: Bytes of replies that may wait for one WebSocket client (``CHANNELS_WS_SEND_BUFFER_BYTES``).

@@ -61,7 +61,7 @@ from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.utils.crypto import salted_hmac
 
-from . import defaults
+from .conf import session_age
 from .context import current_message
 from .protocol import WEBSOCKET_DISCONNECT
 
@@ -89,18 +89,6 @@ _KEY_SALT = "channels_core.sessions.channel_session"
 _WRITTEN_AT_FIELD = "_channel_session_written_at"
 #: Marks a function already wrapped by ``@channel_session`` (``functools.wraps`` copies it upwards).
 _WRAPPED_BY_CHANNEL_SESSION = "_channels_core_channel_session"
-
-
-def session_age() -> float:
-    """Seconds a channel session lives after it was last written (``CHANNELS_SESSION_AGE``, default 3600).
-
-    Raises:
-        ImproperlyConfigured: the setting is not a positive number of seconds.
-    """
-    age = float(getattr(settings, "CHANNELS_SESSION_AGE", defaults.SESSION_AGE))
-    if not age > 0:
-        raise ImproperlyConfigured(f"CHANNELS_SESSION_AGE must be a positive number of seconds, not {age:g}")
-    return age
 
 
 def _clock() -> float:

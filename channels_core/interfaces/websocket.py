@@ -41,7 +41,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from django.conf import settings
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -75,22 +74,6 @@ from .outbox import Outbox
 __all__ = ["WebSocketServer"]
 
 logger = logging.getLogger("channels_core.websocket")
-
-
-def keepalive_interval() -> float:
-    """Seconds between two keepalives of a socket (``CHANNELS_WS_KEEPALIVE``, default 30)."""
-    return float(getattr(settings, "CHANNELS_WS_KEEPALIVE", defaults.KEEPALIVE))
-
-
-def order_timeout() -> float | None:
-    """Seconds a socket's next message waits for the previous one to be handled (``CHANNELS_WS_ORDER_TIMEOUT``).
-
-    ``None`` (the default) waits as long as the previous message's channel
-    keeps messages (its expiry): by then it has either been handled or will
-    never be delivered.
-    """
-    value = getattr(settings, "CHANNELS_WS_ORDER_TIMEOUT", None)
-    return None if value is None else float(value)
 
 
 #: Close codes this server uses.

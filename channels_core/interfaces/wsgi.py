@@ -36,11 +36,10 @@ from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
-from django.conf import settings
-
 from .. import defaults
 from ..backends import BaseBackend, get_backend
 from ..backoff import Backoff
+from ..conf import http_timeout, max_request_body, retry_after
 from ..exceptions import BackendUnavailable
 from ..http import CHUNK_SIZE, decode_body, encode_body, request_message
 from ..messages import Message
@@ -53,11 +52,6 @@ __all__ = ["REQUEST_CHANNEL", "WsgiAdapter", "http_timeout"]
 logger = logging.getLogger("channels_core.wsgi")
 
 StartResponse = Callable[..., Any]
-
-
-def http_timeout() -> float:
-    """Seconds a request waits for a worker's answer before its 503 or 504 (``CHANNELS_HTTP_TIMEOUT``)."""
-    return float(getattr(settings, "CHANNELS_HTTP_TIMEOUT", defaults.HTTP_TIMEOUT))
 
 
 #: Longest a waiting request goes without checking that some request reads the inbox.
@@ -196,7 +190,7 @@ class WsgiAdapter:
             Refused: the request cannot be handed over, or was given up on
                 (413 as soon as more than ``CHANNELS_MAX_REQUEST_BODY`` bytes were read).
         """
-        limit = int(getattr(settings, "CHANNELS_MAX_REQUEST_BODY", 64 * 1024 * 1024))
+        limit = max_request_body()
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -301,7 +295,7 @@ class WsgiAdapter:
         body = f"{HTTPStatus(refused.status).phrase}: {refused}{safe}\n".encode()
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
         if refused.status == 503:
-            headers.append(("Retry-After", str(getattr(settings, "CHANNELS_RETRY_AFTER", 5))))
+            headers.append(("Retry-After", str(retry_after())))
         start_response(f"{refused.status} {HTTPStatus(refused.status).phrase}", headers)
         return [body]
 

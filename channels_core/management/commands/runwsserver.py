@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from channels_core import defaults
+from channels_core import conf, defaults
 from channels_core.backends import get_backend
-from channels_core.interfaces.websocket import WebSocketServer, keepalive_interval, order_timeout
+from channels_core.interfaces.websocket import WebSocketServer
 from channels_core.management.shared_backend import require_shared_backend
 from channels_core.origins import OriginPolicy
 
@@ -27,19 +27,19 @@ def websocket_server(alias: str = defaults.DEFAULT_ALIAS, page_port: int | None 
     """A server configured from the settings (shared with ``runserver``, whose pages are on ``page_port``)."""
     origins = OriginPolicy(
         allowed_hosts(),
-        trusted_origins=[*settings.CSRF_TRUSTED_ORIGINS, *getattr(settings, "CHANNELS_WS_ALLOWED_ORIGINS", [])],
+        trusted_origins=[*settings.CSRF_TRUSTED_ORIGINS, *conf.ws_allowed_origins()],
         page_port=page_port,
         secure_proxy_header=settings.SECURE_PROXY_SSL_HEADER,
     )
     return WebSocketServer(
         get_backend(alias),
         origins=origins,
-        keepalive=keepalive_interval(),
-        send_buffer=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER", defaults.WS_SEND_BUFFER)),
-        send_buffer_bytes=int(getattr(settings, "CHANNELS_WS_SEND_BUFFER_BYTES", defaults.WS_SEND_BUFFER_BYTES)),
-        receive_rate=float(getattr(settings, "CHANNELS_WS_RECEIVE_RATE", defaults.WS_RECEIVE_RATE)),
-        receive_burst=int(getattr(settings, "CHANNELS_WS_RECEIVE_BURST", defaults.WS_RECEIVE_BURST)),
-        order_timeout=order_timeout(),
+        keepalive=conf.keepalive_interval(),
+        send_buffer=conf.ws_send_buffer(),
+        send_buffer_bytes=conf.ws_send_buffer_bytes(),
+        receive_rate=conf.ws_receive_rate(),
+        receive_burst=conf.ws_receive_burst(),
+        order_timeout=conf.order_timeout(),
     )
 
 
