@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Warning, register
 
 from .backends import BackendHandler
-from .backends.base import expiries_of, group_expiry_of
+from .backends.config import expiries_of, group_expiry_of
 from .conf import http_timeout, keepalive_interval
 from .protocol import START_CHANNEL_PREFIX
 

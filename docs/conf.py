@@ -59,7 +59,7 @@ nitpick_ignore_regex = [
     ),
     (r"py:.*", r"(Callable|Iterable|Iterator|Mapping|Sequence|IO|F|R|TypeVar|Any|Path)"),
     (r"py:.*", r"channels_core\.testing\.processes\.T"),  # wait_until's type variable
-    (r"py:.*", r"(channels_core\.backends\.base\.)?T"),  # ByQueue's type variable
+    (r"py:.*", r"(channels_core\.backends\.(base|config)\.)?T"),  # ByQueue's type variable
     (r"py:.*", r"(HttpRequest|SessionBase|AnonymousUser|ServerConnection|CommandParser|Context|ImproperlyConfigured)"),
     (r"py:.*", r"(_Socket|_Shard|_Dispatcher|Entry|Message|Binding|EmitKeepalives|LogFailure)"),
 ]

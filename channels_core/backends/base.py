@@ -9,10 +9,10 @@ the entries waiting in a queue.
 
 :class:`BaseBackend` does what every backend shares (names, encoding,
 capacity look-up, logging, expanding entries, holding a batching worker's
-replies) and leaves storage to a few
-small methods: :meth:`~BaseBackend._push`, :meth:`~BaseBackend._pop` and the
-group-membership methods; :meth:`~BaseBackend._push_many` and
-:meth:`~BaseBackend._group_send` may be overridden to batch.
+replies) and leaves storage to a few small methods: :meth:`~BaseBackend._push`,
+:meth:`~BaseBackend._pop` and the group-membership methods;
+:meth:`~BaseBackend._push_many` and :meth:`~BaseBackend._group_send` may be
+overridden to batch. Per-queue settings are :mod:`channels_core.backends.config`.
 
 Backends are synchronous and thread-safe: a worker calls them from several
 threads, and the asyncio WebSocket server from two threads of its own (one
@@ -23,35 +23,24 @@ other sends).
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 from ..protocol import WEBSOCKET_REPLY_PREFIX
+from .config import capacities_of, expiries_of, group_expiry_of
 
-__all__ = [
-    "BaseBackend",
-    "ByQueue",
-    "Entry",
-    "GroupSendResult",
-    "capacities_of",
-    "expiries_of",
-    "group_by_queue",
-    "group_expiry_of",
-]
+__all__ = ["BaseBackend", "Entry", "GroupSendResult", "group_by_queue"]
 
 logger = logging.getLogger("channels_core.backends")
 
 #: What a queue holds: the channels an encoded message is for, and the message.
 Entry = tuple[Sequence[str], bytes]
-T = TypeVar("T")
 
 
 class GroupSendResult:
@@ -395,51 +384,6 @@ class _Push:
         return ChannelFull(f"channel {channel!r} is full (capacity {self.capacity}{shared})")
 
 
-class ByQueue(Generic[T]):
-    """A setting per queue: an exact name, else the first glob that matches (in the order written), else the default.
-
-    Args:
-        default: the value for queues no rule names.
-        rules: queue names or ``fnmatch`` globs, and their values.
-    """
-
-    def __init__(self, default: T, rules: Mapping[str, T]) -> None:
-        self.default: T = default
-        self._exact: dict[str, T] = {name: value for name, value in rules.items() if not _is_glob(name)}
-        self._globs: list[tuple[str, T]] = [(glob, value) for glob, value in rules.items() if _is_glob(glob)]
-        self.look_up: Callable[[str], T] = lru_cache(maxsize=4096)(self._look_up)
-
-    def _look_up(self, queue: str) -> T:
-        if queue in self._exact:
-            return self._exact[queue]
-        for pattern, value in self._globs:
-            if fnmatch.fnmatchcase(queue, pattern):
-                return value
-        return self.default
-
-    @property
-    def rules(self) -> list[tuple[str, T]]:
-        """Every rule in look-up order (exact names first); an exact name is a glob matching only itself."""
-        return list(self._exact.items()) + list(self._globs)
-
-
-def capacities_of(config: Mapping[str, Any]) -> ByQueue[int]:
-    """The capacity of each queue under one ``CHANNEL_BACKENDS`` entry (``CAPACITY``, ``CHANNEL_CAPACITY``)."""
-    rules = config.get("CHANNEL_CAPACITY", {})
-    return ByQueue(int(config.get("CAPACITY", defaults.CAPACITY)), {name: int(value) for name, value in rules.items()})
-
-
-def expiries_of(config: Mapping[str, Any]) -> ByQueue[float]:
-    """The expiry in seconds of each queue's messages under one entry (``EXPIRY``, ``CHANNEL_EXPIRY``)."""
-    rules = config.get("CHANNEL_EXPIRY", {})
-    return ByQueue(float(config.get("EXPIRY", defaults.EXPIRY)), {name: float(value) for name, value in rules.items()})
-
-
-def group_expiry_of(config: Mapping[str, Any]) -> float:
-    """Seconds a group member stays without being re-added under one entry (``GROUP_EXPIRY``)."""
-    return float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
-
-
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
     """Channels by the queue they are stored in, keeping their order."""
     queues: dict[str, list[str]] = {}
@@ -450,7 +394,3 @@ def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
 
 def _seconds(timeout: float | None) -> float:
     return max(0.0, timeout or 0.0)
-
-
-def _is_glob(name: str) -> bool:
-    return any(c in name for c in "*?[")
