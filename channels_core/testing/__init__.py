@@ -67,16 +67,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .processes import (
-    ManagedProcess,
-    PostgresServer,
-    RedisServer,
-    free_port,
-    http_ok,
-    http_status,
-    wait_past,
-    wait_until,
-)
+from .postgres import PostgresServer
+from .processes import ManagedProcess, RedisServer, free_port, http_ok, http_status, wait_past, wait_until
 from .stacks import Project, Runserver, Site, Stack
 
 # In the reference's order: the fixtures, the sites, then the pieces they are made of.

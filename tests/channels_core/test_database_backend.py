@@ -4,7 +4,7 @@
   part of the transaction, leaves its durability alone and holds no lock
   that another sender would wait for.
 * Outages, for real: SQLite locked by another connection, and a private
-  PostgreSQL server (:class:`~channels_core.testing.processes.PostgresServer`)
+  PostgreSQL server (:class:`~channels_core.testing.PostgresServer`)
   stopped and started again under the backend.
 """
 
@@ -25,7 +25,7 @@ from channels_core.backends import BaseBackend, backend_from_config
 from channels_core.backends.database import DatabaseBackend
 from channels_core.exceptions import BackendUnavailable, ChannelFull
 from channels_core.names import new_channel_name
-from channels_core.testing.processes import PostgresServer
+from channels_core.testing import PostgresServer
 from chat.models import Room
 from tests.conftest import IN_CI, require_postgres
 

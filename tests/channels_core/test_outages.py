@@ -20,8 +20,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from channels_core.testing import ManagedProcess, wait_until
-from channels_core.testing.processes import PostgresServer
+from channels_core.testing import ManagedProcess, PostgresServer, wait_until
 
 from .interfaces.stack import Stack
 from .test_database_backend import new_postgres_server
