@@ -15,7 +15,8 @@ first round. A keepalive whose report never comes (its worker died, it
 expired) frees its place after ``timeout`` seconds and is due again at once.
 
 The WebSocket server owns one :class:`KeepaliveSchedule` and passes it the
-time; tests drive it with made-up times.
+time; tests drive it with made-up times. It does no I/O: the backend only
+tells it the keepalive channel's capacity and expiry.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from __future__ import annotations
 import heapq
 import itertools
 
-__all__ = ["KeepaliveSchedule"]
+from ..backends import BaseBackend
+from ..protocol import WEBSOCKET_KEEPALIVE
+
+__all__ = ["KEEPALIVE_WINDOW", "KeepaliveSchedule"]
+
+#: Most keepalives of one server out at once (fewer when the keepalive channel is small).
+KEEPALIVE_WINDOW = 50
 
 
 class KeepaliveSchedule:
@@ -50,6 +57,14 @@ class KeepaliveSchedule:
         self._out: dict[str, float] = {}
         #: The sockets to re-announce after an outage, until each has had a keepalive handled.
         self.restoring: set[str] = set()
+
+    @classmethod
+    def for_backend(cls, backend: BaseBackend, interval: float) -> KeepaliveSchedule:
+        """A server's schedule on ``backend``: a window of at most a quarter of the keepalive channel's
+        capacity (so several servers fit beside each other) and :data:`KEEPALIVE_WINDOW` at most; a
+        keepalive given up after the channel's expiry."""
+        window = max(1, min(KEEPALIVE_WINDOW, backend.capacity_for(WEBSOCKET_KEEPALIVE) // 4))
+        return cls(interval, window, timeout=backend.expiry_for(WEBSOCKET_KEEPALIVE))
 
     def __len__(self) -> int:
         """How many sockets it schedules."""

@@ -12,14 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+from collections.abc import Callable
 
 from ..backends import BaseBackend
+from ..exceptions import BackendUnavailable, ChannelFull
 from ..messages import Message
 
 __all__ = ["Outbox"]
 
 logger = logging.getLogger("channels_core.websocket")
+
+#: Bounds of the pause between two tries while waiting for room in a full channel.
+ROOM_PAUSE_MIN = 0.02
+ROOM_PAUSE_MAX = 1.0
 
 #: A message for the backend, and the future that gets the outcome of its send.
 _Pending = tuple[str, Message, "asyncio.Future[None]"]
@@ -40,6 +47,30 @@ class Outbox:
         sent = self.loop.create_future()
         self._pending.put((channel, message, sent))
         return sent
+
+    async def send_when_room(
+        self, channel: str, message: Message, patience: float, outage: bool, patient: Callable[[], bool]
+    ) -> None:
+        """Send, waiting up to ``patience`` seconds for room in a full channel (and, if ``outage``, for the backend).
+
+        A burst (a connect storm, a thousand clients lost at once) then slows
+        down instead of being refused; only what still finds no room after
+        ``patience``, or once ``patient()`` turns false (a shutdown), is
+        refused, with the error of its last try.
+        """
+        deadline = self.loop.time() + patience
+        pause = ROOM_PAUSE_MIN
+        while True:
+            try:
+                await self.send(channel, message)
+                return
+            except (ChannelFull, BackendUnavailable) as error:
+                waiting_allowed = isinstance(error, ChannelFull) or outage
+                if not waiting_allowed or not patient() or self.loop.time() + pause > deadline:
+                    raise
+            # Jittered, so sockets refused together do not all come back together.
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, ROOM_PAUSE_MAX)
 
     def close(self) -> None:
         """Send what is queued, then stop the thread (blocks: call it from a thread of the executor)."""

@@ -20,25 +20,19 @@ while its last round trip was under way goes in the next, with
 **One message of a socket at a time.** A socket's ``connect``, ``receive``
 and ``disconnect`` are handled in ``order``, however many workers run: the
 server emits a socket's next message only once a worker has reported the
-previous one handled (the worker sends ``{"socket", "order"}`` to
-:func:`~channels_core.names.handled_channel_of` the socket, which this server
-reads with the replies). Meanwhile the socket's frames wait in the
-``websockets`` library's bounded buffer, and then in the kernel's: a client
-that sends faster than its messages are handled is slowed down instead of
-filling this server's memory. Delivery is at most once, so a report may never
-come (the message expired, its worker died): after ``order_timeout`` the
-socket goes on with its next message, and says so in the log. Other sockets
-never wait for it.
+previous one handled (on :func:`~channels_core.names.handled_channel_of` the
+socket, read with the replies), or once ``order_timeout`` has passed, since
+delivery is at most once. Meanwhile its frames wait in the ``websockets``
+library's bounded buffer, then in the kernel's. "Per-socket ordering" in
+``docs/topics/design.rst`` explains it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -49,13 +43,7 @@ from .. import defaults
 from ..backends import BaseBackend
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, MessageTooLarge
-from ..frames import (
-    connect_message,
-    disconnect_message,
-    keepalive_message,
-    receive_message,
-    reply_of,
-)
+from ..frames import connect_message, disconnect_message, keepalive_message, receive_message, reply_of
 from ..messages import Message
 from ..names import handled_channel_of, new_channel_name
 from ..origins import OriginPolicy
@@ -70,17 +58,20 @@ from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer
 from .outbox import Outbox
+from .sockets import (
+    INTERNAL_ERROR,
+    MESSAGE_TOO_BIG,
+    TRY_AGAIN_LATER,
+    Socket,
+    close_code,
+    nothing_to_emit,
+    release_waits,
+    settle_once,
+)
 
 __all__ = ["WebSocketServer"]
 
 logger = logging.getLogger("channels_core.websocket")
-
-
-#: Close codes this server uses.
-GOING_AWAY = 1001  # the server is shutting down
-INTERNAL_ERROR = 1011  # the connect message could not be sent
-TRY_AGAIN_LATER = 1013  # the backend is full or down, or the client does not read its messages
-MESSAGE_TOO_BIG = 1009  # a frame whose message would be over the 1 MiB message limit
 
 
 #: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
@@ -88,29 +79,6 @@ SHUTDOWN_ORDER_GRACE = 2.0
 #: Seconds a connect or a frame waits for room in its full channel before its socket is closed with 1013;
 #: ``None``: as long as the channel keeps messages (its expiry), since a message would not wait longer there.
 ROOM_WAIT: float | None = None
-#: Bounds of the pause between two tries while waiting for room.
-ROOM_PAUSE_MIN = 0.02
-ROOM_PAUSE_MAX = 1.0
-#: Most keepalives of one server out at once (fewer when the keepalive channel is small).
-KEEPALIVE_WINDOW = 50
-
-
-@dataclass(eq=False)
-class _Socket:
-    connection: ServerConnection
-    send_channel: str
-    path: str
-    outgoing: SendBuffer
-    receive_rate: ReceiveRate
-    order: int = 0
-    writer: asyncio.Task[None] | None = field(default=None)
-    #: The code this server closed the socket with, if it did (the peer may never answer).
-    closed_with: int | None = None
-    #: Resolved when a worker reports message ``order`` handled (``True``), or when the server stops
-    #: waiting for the report (``False``); ``None`` while nothing is awaited.
-    handled: asyncio.Future[bool] | None = None
-    #: Whether the end of an outage stopped the wait for a report (it may have been lost).
-    released_by_recovery: bool = False
 
 
 class WebSocketServer:
@@ -151,21 +119,15 @@ class WebSocketServer:
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
         #: Where workers report this server's sockets' messages handled (read with the replies).
         self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
-        self.sockets: dict[str, _Socket] = {}
+        self.sockets: dict[str, Socket] = {}
         self._outbox: Outbox | None = None
         self._stopping = threading.Event()
         self._closing: set[asyncio.Task[None]] = set()
-        #: Whether sockets wait for their messages to be handled, and for room in full channels
-        #: (until a shutdown's grace runs out).
+        #: Whether sockets wait for reports and for room in full channels (until a shutdown's grace ends).
         self._patient = True
         #: Shares its outage with the inbox reader's back-off (same logger): one log line per outage.
         self._outage = Backoff(logger, wait=lambda seconds: None)
-        # At most a quarter of the keepalive channel's room, so several servers fit beside each other.
-        schedule = KeepaliveSchedule(
-            interval=keepalive,
-            window=max(1, min(KEEPALIVE_WINDOW, backend.capacity_for(WEBSOCKET_KEEPALIVE) // 4)),
-            timeout=backend.expiry_for(WEBSOCKET_KEEPALIVE),
-        )
+        schedule = KeepaliveSchedule.for_backend(backend, keepalive)
         self._keepalives = KeepaliveSender(schedule, self._emit_keepalives, self._log_failed_send)
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
@@ -191,8 +153,7 @@ class WebSocketServer:
                 ready()
             await stop.wait()
             keepalive.cancel()
-            # Workers that still run report the sockets' last messages within moments;
-            # if they are gone too, a shutdown must not wait out every order timeout.
+            # Running workers report the last messages within moments; dead ones must not hold the shutdown.
             loop.call_later(SHUTDOWN_ORDER_GRACE, self._stop_waiting_for_workers)
             server.close()  # stop accepting; close every socket with 1001
             await server.wait_closed()  # handlers have emitted their disconnects
@@ -216,7 +177,7 @@ class WebSocketServer:
         request = connection.request
         assert request is not None
         path, _, query_string = request.path.partition("?")
-        socket = _Socket(
+        socket = Socket(
             connection,
             new_channel_name(self.inbox),
             path,
@@ -261,19 +222,17 @@ class WebSocketServer:
             if connected:
                 await self._disconnected(socket, keepalive_out)
 
-    async def _disconnected(self, socket: _Socket, keepalive_out: bool) -> None:
+    async def _disconnected(self, socket: Socket, keepalive_out: bool) -> None:
         if keepalive_out and self._patient:
             # The disconnect comes last, after a keepalive still out too: handled later, that
             # keepalive would put the closed socket back into its groups.
             await self._keepalives.wait_for_report(socket.send_channel)
         socket.order += 1
-        message = disconnect_message(socket.send_channel, socket.path, _close_code(socket), socket.order)
+        message = disconnect_message(socket.send_channel, socket.path, close_code(socket), socket.order)
         try:
-            # The last of the socket's messages: nobody waits for it to be handled. But it must
-            # not be lost to a full channel or a short outage, or the socket's state would leak.
-            # It waits as long as a message waits for its consumer (the channel's expiry), at
-            # least GROUP_EXPIRY: a burst of a thousand takes the workers a while, however short
-            # the groups' expiry.
+            # The last of the socket's messages: nobody waits for it to be handled, but lost to a full
+            # channel or a short outage, the socket's state would leak. So it waits for room as long
+            # as its channel keeps messages, at least GROUP_EXPIRY (a burst of a thousand takes a while).
             patience = max(self.backend.group_expiry, self.backend.expiry_for(WEBSOCKET_DISCONNECT))
             await self._emit_waiting_for_room(WEBSOCKET_DISCONNECT, message, patience, outage=True)
         except ChannelsError as error:
@@ -283,7 +242,7 @@ class WebSocketServer:
         assert self._outbox is not None, "serve() starts the outbox"
         await self._outbox.send(channel, message)
 
-    async def _emit_in_order(self, socket: _Socket, channel: str, message: Message) -> None:
+    async def _emit_in_order(self, socket: Socket, channel: str, message: Message) -> None:
         """Emit one of the socket's ordered messages and wait until a worker has handled it (or gave up on it)."""
         # Armed before the emit: the report can come back before the send's own outcome does.
         loop = asyncio.get_running_loop()
@@ -295,44 +254,23 @@ class WebSocketServer:
                 return
             timeout = self.backend.expiry_for(channel) if self.order_timeout is None else self.order_timeout
             # A plain timer rather than asyncio.wait_for, which costs several times more per message.
-            timer = loop.call_later(timeout, _settle_once, handled, False)
+            timer = loop.call_later(timeout, settle_once, handled, False)
             reported = await handled
             timer.cancel()
             if not reported:
                 logger.warning(
                     "%s message %d of %s not reported handled within %g s (expired, or its worker died); "
-                    "going on with the socket's next message",
-                    channel,
-                    socket.order,
-                    socket.send_channel,
-                    timeout,
-                )
+                    "going on with the socket's next message", channel, socket.order, socket.send_channel, timeout
+                )  # fmt: skip
         finally:
             socket.handled = None
 
     async def _emit_waiting_for_room(
         self, channel: str, message: Message, patience: float, outage: bool = False
     ) -> None:
-        """Emit, waiting up to ``patience`` seconds for room in a full channel (and, if ``outage``, for the backend).
-
-        A burst (a connect storm, a thousand clients lost at once) then slows
-        down instead of being refused; only what still finds no room after
-        ``patience`` is refused, with the error of its last try.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + patience
-        pause = ROOM_PAUSE_MIN
-        while True:
-            try:
-                await self._emit(channel, message)
-                return
-            except (ChannelFull, BackendUnavailable) as error:
-                waiting_allowed = isinstance(error, ChannelFull) or outage
-                if not waiting_allowed or not self._patient or loop.time() + pause > deadline:
-                    raise
-            # Jittered, so sockets refused together do not all come back together.
-            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
-            pause = min(pause * 2, ROOM_PAUSE_MAX)
+        """Emit, waiting up to ``patience`` s for room in a full channel (:meth:`Outbox.send_when_room`)."""
+        assert self._outbox is not None, "serve() starts the outbox"
+        await self._outbox.send_when_room(channel, message, patience, outage, patient=lambda: self._patient)
 
     def _log_failed_send(self, what: str, error: BaseException) -> None:
         """Log a send that failed: an outage once for the whole server (not once per socket), the rest as it comes."""
@@ -346,7 +284,7 @@ class WebSocketServer:
         self._patient = False
         for socket in self.sockets.values():
             if socket.handled is not None:
-                _settle_once(socket.handled, True)  # not lost: the shutdown stops waiting, quietly
+                settle_once(socket.handled, True)  # not lost: the shutdown stops waiting, quietly
         self._keepalives.stop_waiting()
 
     # Replies: inbox → send buffers → sockets.
@@ -414,7 +352,7 @@ class WebSocketServer:
         if report.get("order") == socket.order:
             socket.handled.set_result(True)
 
-    async def _write(self, socket: _Socket) -> None:
+    async def _write(self, socket: Socket) -> None:
         while True:
             reply = await socket.outgoing.get()
             try:
@@ -432,7 +370,9 @@ class WebSocketServer:
         sends = []
         for name in names:
             socket = self.sockets.get(name)
-            sends.append(self._emit(WEBSOCKET_KEEPALIVE, keepalive_message(name, socket.path)) if socket else _done())
+            sends.append(
+                self._emit(WEBSOCKET_KEEPALIVE, keepalive_message(name, socket.path)) if socket else nothing_to_emit()
+            )
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
 
@@ -445,13 +385,7 @@ class WebSocketServer:
         once, in case its connect was lost too.
         """
         count = self._keepalives.restore_all()
-        released = connecting = 0
-        for socket in self.sockets.values():
-            if socket.handled is not None and not socket.handled.done():
-                socket.released_by_recovery = True
-                socket.handled.set_result(True)  # said once for all, below
-                released += 1
-                connecting += socket.order == 0  # not scheduled yet: it will be, at once
+        released, connecting = release_waits(self.sockets.values())
         if count or released:
             logger.warning(
                 "backend back: re-announcing %d socket(s) to restore their group memberships; "
@@ -459,20 +393,3 @@ class WebSocketServer:
                 count + connecting,
                 released,
             )
-
-
-async def _done() -> None:
-    """Nothing to emit (the socket closed meanwhile)."""
-
-
-def _settle_once(future: asyncio.Future[bool], value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _close_code(socket: _Socket) -> int:
-    """The socket's close code: the peer's, or ours when the peer vanished without answering."""
-    code = socket.connection.close_code
-    if code in (None, 1006) and socket.closed_with is not None:
-        return socket.closed_with
-    return code or 1006

@@ -1,0 +1,82 @@
+"""One socket as the WebSocket server keeps it, and the close codes the server uses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import CloseCode
+
+from .limits import ReceiveRate, SendBuffer
+
+__all__ = [
+    "GOING_AWAY",
+    "INTERNAL_ERROR",
+    "MESSAGE_TOO_BIG",
+    "TRY_AGAIN_LATER",
+    "Socket",
+    "close_code",
+    "nothing_to_emit",
+    "release_waits",
+    "settle_once",
+]
+
+#: The server is shutting down.
+GOING_AWAY = CloseCode.GOING_AWAY
+#: The connect message could not be sent.
+INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
+#: The backend is full or down, or the client does not read its messages.
+TRY_AGAIN_LATER = CloseCode.TRY_AGAIN_LATER
+#: A frame whose message would be over the 1 MiB message limit.
+MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
+
+
+@dataclass(eq=False)
+class Socket:
+    """A socket the server holds: its connection, its channel, what waits for it, where its messages stand."""
+
+    connection: ServerConnection
+    send_channel: str
+    path: str
+    outgoing: SendBuffer
+    receive_rate: ReceiveRate
+    order: int = 0
+    writer: asyncio.Task[None] | None = field(default=None)
+    #: The code this server closed the socket with, if it did (the peer may never answer).
+    closed_with: int | None = None
+    #: Resolved when a worker reports message ``order`` handled (``True``), or when the server stops
+    #: waiting for the report (``False``); ``None`` while nothing is awaited.
+    handled: asyncio.Future[bool] | None = None
+    #: Whether the end of an outage stopped the wait for a report (it may have been lost).
+    released_by_recovery: bool = False
+
+
+async def nothing_to_emit() -> None:
+    """Nothing to emit (the socket closed meanwhile)."""
+
+
+def settle_once(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def close_code(socket: Socket) -> int:
+    """The socket's close code: the peer's, or ours when the peer vanished without answering."""
+    code = socket.connection.close_code
+    if code in (None, CloseCode.ABNORMAL_CLOSURE) and socket.closed_with is not None:
+        return socket.closed_with
+    return code or CloseCode.ABNORMAL_CLOSURE
+
+
+def release_waits(sockets: Iterable[Socket]) -> tuple[int, int]:
+    """Stop the sockets' waits for reports an outage may have lost; how many, and how many were connects."""
+    released = connecting = 0
+    for socket in sockets:
+        if socket.handled is not None and not socket.handled.done():
+            socket.released_by_recovery = True
+            socket.handled.set_result(True)  # not a lost message: the caller says it once for all
+            released += 1
+            connecting += socket.order == 0  # not scheduled for keepalives yet: it will be, at once
+    return released, connecting
