@@ -23,7 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from channels_core.testing import ManagedProcess, PostgresServer, wait_until
 
 from .interfaces.stack import Stack
-from .test_database_backend import new_postgres_server
+from .backends.test_database import new_postgres_server
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from channels_core.exceptions import ChannelFull, InvalidChannelName, InvalidMes
 from channels_core.names import new_channel_name
 from channels_core.testing import wait_past, wait_until
 
-from .conftest import MakeBackend
+from ..conftest import MakeBackend
 
 
 def drain(backend: BaseBackend, channels: list[str]) -> list[tuple[str, dict]]:
