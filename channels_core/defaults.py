@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BACKEND",
     "CAPACITY",
+    "DATABASE_POLL_INTERVAL",
     "DEFAULT_ALIAS",
     "EXPIRY",
     "GROUP_EXPIRY",
@@ -14,10 +15,14 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_REQUEST_BODY",
     "RECEIVE_TIMEOUT",
+    "REDIS_CONNECT_TIMEOUT",
+    "REDIS_POOL_SIZE",
+    "REDIS_SOCKET_TIMEOUT",
     "RETRY_AFTER",
     "RETRY_BACKOFF_MAX",
     "RETRY_BACKOFF_MIN",
     "SESSION_AGE",
+    "WS_PING_INTERVAL",
 ]
 
 #: The alias used when ``Channel(name)`` names no backend.
@@ -61,3 +66,21 @@ RECEIVE_TIMEOUT = 1.0
 #: Back-off bounds, in seconds, while a backend is unavailable.
 RETRY_BACKOFF_MIN = 0.1
 RETRY_BACKOFF_MAX = 5.0
+
+#: Seconds between the WebSocket server's pings; a peer silent for as long again is dead.
+WS_PING_INTERVAL = 20.0
+
+# Backend keys of one CHANNEL_BACKENDS entry.
+
+#: Seconds a Redis command may wait for its reply (``SOCKET_TIMEOUT``); blocking pops are sliced below it.
+REDIS_SOCKET_TIMEOUT = 5.0
+#: Seconds to open a connection to Redis (``CONNECT_TIMEOUT``).
+REDIS_CONNECT_TIMEOUT = 2.0
+#: Most connections one process holds to one Redis server (``POOL_SIZE``). Each thread holds at most
+#: one per server at a time, and only a receive holds one for long (a blocking pop). The busiest
+#: processes: ``runworker --threads 8`` (8 threads), a gunicorn process as config/gunicorn.conf.py
+#: deploys it (32 request threads, one of them reading the inbox), ``runwsserver`` (its inbox reader,
+#: its outbox). Even all of them in one process, as ``runserver`` nearly is, need 43; 64 leaves room.
+REDIS_POOL_SIZE = 64
+#: The database backend's longest pause, in seconds, between two looks while a receive waits (``POLL_INTERVAL``).
+DATABASE_POLL_INTERVAL = 0.1

@@ -94,7 +94,7 @@ class DatabaseBackend(BaseBackend):
     def __init__(self, config: Mapping[str, Any], alias: str = defaults.DEFAULT_ALIAS) -> None:
         super().__init__(config, alias)
         self.database: str = config.get("DATABASE", "default")
-        self.poll_interval = float(config.get("POLL_INTERVAL", 0.1))
+        self.poll_interval = float(config.get("POLL_INTERVAL", defaults.DATABASE_POLL_INTERVAL))
         self._next_sweep = 0.0
 
     @property

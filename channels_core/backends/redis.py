@@ -26,9 +26,9 @@ from ..names import inbox_of
 from . import redis_lua
 from .base import BaseBackend, Entry, GroupSendResult
 from .hashring import HashRing
-from .redis_shard import POOL_SIZE, Shard
+from .redis_shard import Shard
 
-__all__ = ["POOL_SIZE", "RedisBackend"]
+__all__ = ["RedisBackend"]
 
 
 #: Longest blocking pop while listening on several shards, so a message on

@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection, parse_url
 from redis.retry import Retry
 
+from .. import defaults
 from ..exceptions import BackendUnavailable
 from . import redis_lua
 from .redis_pool import ConnectionPool
@@ -31,13 +32,8 @@ T = TypeVar("T")
 
 #: Seconds between two readings of a server's clock (for dropping expired entries).
 CLOCK_CHECK_EVERY = 30.0
-#: Most connections one process holds to one Redis server (the ``POOL_SIZE`` key's default). Each
-#: thread holds at most one per server at a time, and only a receive holds one for long (a blocking
-#: pop). The busiest processes: ``runworker --threads 8`` (8 threads, each blocked in a pop or
-#: sending its replies), a gunicorn process as config/gunicorn.conf.py deploys it (32 request
-#: threads that send, one of them reading the inbox), ``runwsserver`` (its inbox reader, its
-#: outbox). Even all of them in one process, as ``runserver`` nearly is, need 43; 64 leaves room.
-POOL_SIZE = 64
+#: The ``POOL_SIZE`` key's default (why 64: :data:`channels_core.defaults.REDIS_POOL_SIZE`).
+POOL_SIZE = defaults.REDIS_POOL_SIZE
 #: Error replies (their codes) that mean the server cannot serve now, whatever the command:
 #: loading its data, a replica (after a failover), out of memory, busy in a script, unable to
 #: persist or replicate, a cluster or a replica without its nodes. They reach callers as
@@ -53,12 +49,12 @@ class Shard:
 
     def __init__(self, url: str, config: Mapping[str, Any]) -> None:
         self.url = url
-        self.socket_timeout = float(config.get("SOCKET_TIMEOUT", 5.0))
+        self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
         options = parse_url(url)  # type: ignore[no-untyped-call]
         connection_class = options.pop("connection_class", redis.Connection)
         options.update(
             socket_timeout=self.socket_timeout,
-            socket_connect_timeout=float(config.get("CONNECT_TIMEOUT", 2.0)),
+            socket_connect_timeout=float(config.get("CONNECT_TIMEOUT", defaults.REDIS_CONNECT_TIMEOUT)),
             # No automatic retries: a send retried after a lost reply could deliver twice.
             retry=Retry(NoBackoff(), 0),
         )

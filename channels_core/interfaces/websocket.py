@@ -145,8 +145,8 @@ class WebSocketServer:
             # No permessage-deflate: compressing every copy of a broadcast for
             # every socket costs more CPU than the bandwidth it saves here.
             compression=None,
-            ping_interval=20,  # dead peers are found by ping/pong
-            ping_timeout=20,
+            ping_interval=defaults.WS_PING_INTERVAL,  # dead peers are found by ping/pong
+            ping_timeout=defaults.WS_PING_INTERVAL,
         ) as server:
             keepalive = asyncio.create_task(self._keepalives.run())
             if ready is not None:

@@ -15,8 +15,9 @@ import pytest
 import redis
 from django.core.exceptions import ImproperlyConfigured
 
-from channels_core.backends.redis import POOL_SIZE, RedisBackend
+from channels_core.backends.redis import RedisBackend
 from channels_core.backends.redis_pool import IDLE_CHECK_AFTER
+from channels_core.defaults import REDIS_POOL_SIZE as POOL_SIZE
 from channels_core.exceptions import BackendUnavailable
 from channels_core.names import new_channel_name
 from channels_core.testing import RedisServer, free_port, wait_past, wait_until
