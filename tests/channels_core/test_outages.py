@@ -22,8 +22,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from channels_core.testing import ManagedProcess, PostgresServer, wait_until
 
-from .interfaces.stack import Stack
 from .backends.test_database import new_postgres_server
+from .interfaces.stack import Stack
 
 pytestmark = pytest.mark.slow
 
