@@ -70,6 +70,12 @@ class Backoff:
         self.delay = defaults.RETRY_BACKOFF_MIN
         self._outage = _outage_of(logger)
 
+    @classmethod
+    def reporting_only(cls, logger: logging.Logger) -> Backoff:
+        """A back-off that never pauses, for code that gives up at once during an outage (refusing a
+        request, closing a socket) and only needs the outage logged once, with the logger's others."""
+        return cls(logger, wait=_no_pause)
+
     def failed(self, error: Exception) -> None:
         """Log the failure (at ERROR if it starts an outage, else at DEBUG) and pause before the caller tries again."""
         if self._outage.begin():
@@ -89,3 +95,7 @@ class Backoff:
         down_for = self._outage.end()
         if down_for is not None:
             self.logger.warning("backend reachable again after %.1f s unavailable", down_for)
+
+
+def _no_pause(seconds: float) -> None:
+    """The pause of :meth:`Backoff.reporting_only`: none."""

@@ -97,7 +97,7 @@ class Worker:
         self.batch = batch
         self.stopping = threading.Event()
         #: Shares its outage with the threads' back-offs (same logger): an outage is logged once.
-        self._outage = Backoff(logger, wait=lambda seconds: None)
+        self._outage = Backoff.reporting_only(logger)
         self._unmatched_seen: set[tuple[str, str]] = set()
         self._seen_lock = threading.Lock()
 

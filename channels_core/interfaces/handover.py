@@ -32,7 +32,7 @@ from ..messages import Message
 from ..names import new_channel_name
 from ..protocol import REQUEST_CHANNEL, START_CHANNEL_PREFIX
 
-__all__ = ["Handover", "Refused", "no_pause", "refusal"]
+__all__ = ["Handover", "Refused", "refusal"]
 
 logger = logging.getLogger("channels_core.wsgi")
 
@@ -64,10 +64,6 @@ def refusal(error: ChannelsError) -> Refused:
     if isinstance(error, InvalidMessage):  # e.g. headers too large for one message
         return Refused(400, str(error))
     return Refused(503, str(error), outage=isinstance(error, BackendUnavailable))
-
-
-def no_pause(seconds: float) -> None:
-    """A request answers 503 at once during an outage instead of waiting it out."""
 
 
 class Handover:

@@ -126,7 +126,7 @@ class WebSocketServer:
         #: Whether sockets wait for reports and for room in full channels (until a shutdown's grace ends).
         self._patient = True
         #: Shares its outage with the inbox reader's back-off (same logger): one log line per outage.
-        self._outage = Backoff(logger, wait=lambda seconds: None)
+        self._outage = Backoff.reporting_only(logger)
         schedule = KeepaliveSchedule.for_backend(backend, keepalive)
         self._keepalives = KeepaliveSender(schedule, self._emit_keepalives, self._log_failed_send)
 

@@ -45,7 +45,7 @@ from ..http import CHUNK_SIZE, decode_body, encode_body, request_message
 from ..messages import Message
 from ..names import new_channel_name
 from ..protocol import BODY_CHANNEL_PREFIX, REQUEST_CHANNEL, RESPONSE_INBOX_PREFIX
-from .handover import Handover, Refused, no_pause
+from .handover import Handover, Refused
 
 __all__ = ["REQUEST_CHANNEL", "WsgiAdapter", "http_timeout"]
 
@@ -77,7 +77,7 @@ class _Dispatcher:
         self._backoff = Backoff(logger)
         #: Where the requests report a send or take-back the backend failed, and the next success:
         #: an outage is logged once for all of them (it shares its logger with the inbox reader's).
-        self.outage = Backoff(logger, wait=no_pause)
+        self.outage = Backoff.reporting_only(logger)
 
     def next(self, send_channel: str, timeout: float) -> Message | None:
         """The next message for ``send_channel``, or ``None`` when none came within ``timeout`` seconds.
