@@ -13,6 +13,7 @@ from typing import Any
 from .backends import BaseBackend, get_backend
 from .backends.base import GroupSendResult
 from .context import current_alias
+from .held_replies import send_in_order, store_held_replies
 from .messages import Message
 from .names import new_channel_name, validate_channel_name, validate_group_name
 
@@ -59,7 +60,8 @@ class Channel:
             ChannelFull: the channel holds its capacity of messages already.
             InvalidMessage, MessageTooLarge: the message is not a JSON-encodable dict of at most 1 MiB.
         """
-        self.backend.send(self.name, _message_from(message, kwargs))
+        # Under a batching worker, replies to sockets are held (see channels_core.held_replies).
+        send_in_order(self.backend, self.name, _message_from(message, kwargs))
 
     @staticmethod
     def new_name(prefix: str) -> str:
@@ -103,4 +105,6 @@ class Group:
 
     def send(self, message: Message | None = None, /, **kwargs: Any) -> GroupSendResult:
         """Send one copy to every live member; full members are skipped, never raised."""
-        return self.backend.group_send(self.name, _message_from(message, kwargs))
+        backend = self.backend
+        store_held_replies(backend)  # this thread's replies so far go first
+        return backend.group_send(self.name, _message_from(message, kwargs))

@@ -8,8 +8,7 @@ of them. Shutdown is warm (each thread finishes the messages in hand) when
 
 With ``batch`` above 1, each thread takes up to that many messages at once and
 runs their consumers one after another, holding their replies to WebSocket
-clients until the batch is done
-(:meth:`~channels_core.backends.base.BaseBackend.holding_replies`): one
+clients until the batch is done (:mod:`channels_core.held_replies`): one
 round trip in, one out, for the whole batch. The price is written in
 ``docs/topics/design.rst`` ("Batching workers").
 
@@ -36,6 +35,7 @@ from .backends import BaseBackend
 from .backoff import Backoff
 from .context import handling_message
 from .exceptions import BackendUnavailable, ChannelsError
+from .held_replies import holding_replies, send_in_order
 from .messages import Message
 from .names import handled_channel_of, is_response_channel
 from .protocol import WEBSOCKET_CONNECT, WEBSOCKET_KEEPALIVE, WEBSOCKET_RECEIVE
@@ -147,7 +147,7 @@ class Worker:
                     continue
                 backoff.succeeded()
                 # A batch of one has nothing to hold back.
-                with self.backend.holding_replies() if len(received) > 1 else contextlib.nullcontext():
+                with holding_replies(self.backend) if len(received) > 1 else contextlib.nullcontext():
                     reports: list[tuple[str, Message]] = []
                     for channel, message in received:
                         self.handle(channel, message, reports)
@@ -195,7 +195,7 @@ class Worker:
             by_server.setdefault(channel, []).append(report)
         for channel, handled in by_server.items():
             try:
-                self.backend.send(channel, {"handled": handled})
+                send_in_order(self.backend, channel, {"handled": handled})
             except BackendUnavailable as error:
                 # An outage: the thread's own receive reports it (once), and the server stops waiting
                 # for lost reports when it reaches the backend again.
@@ -217,6 +217,6 @@ class Worker:
         send_channel = message.get("send_channel")
         if channel == WEBSOCKET_CONNECT and isinstance(send_channel, str):
             try:
-                self.backend.send(send_channel, {"close": True})
+                send_in_order(self.backend, send_channel, {"close": True})
             except Exception:
                 logger.exception("could not close unclaimed socket %s", send_channel)

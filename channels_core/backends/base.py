@@ -8,8 +8,7 @@ the interface server reading the inbox hands a copy to each. Capacity counts
 the entries waiting in a queue.
 
 :class:`BaseBackend` does what every backend shares (names, encoding,
-capacity look-up, logging, expanding entries, holding a batching worker's
-replies) and leaves storage to a few small methods: :meth:`~BaseBackend._push`,
+capacity look-up, logging, expanding entries) and leaves storage to a few small methods: :meth:`~BaseBackend._push`,
 :meth:`~BaseBackend._pop` and the group-membership methods;
 :meth:`~BaseBackend._push_many` and :meth:`~BaseBackend._group_send` may be
 overridden to batch. Per-queue settings are :mod:`channels_core.backends.config`.
@@ -22,20 +21,18 @@ other sends).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
-from ..protocol import WEBSOCKET_REPLY_PREFIX
 from .config import capacities_of, expiries_of, group_expiry_of
 
-__all__ = ["BaseBackend", "Entry", "GroupSendResult", "group_by_queue"]
+__all__ = ["BaseBackend", "Entry", "GroupSendResult", "PreparedMessage", "group_by_queue"]
 
 logger = logging.getLogger("channels_core.backends")
 
@@ -84,7 +81,6 @@ class BaseBackend:
         self.capacity_for = self._capacities.look_up
         #: The expiry of a queue's messages in seconds (``CHANNEL_EXPIRY``, else ``EXPIRY``).
         self.expiry_for = self._expiries.look_up
-        self._holding = threading.local()  # see holding_replies()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
@@ -99,18 +95,9 @@ class BaseBackend:
             ChannelFull: the channel's queue holds its capacity of messages already.
             BackendUnavailable: the backend's server cannot be reached.
         """
-        push = self._prepare(channel, message)
-        held = self._held_replies()
-        if held is not None and channel.startswith(WEBSOCKET_REPLY_PREFIX + "."):
-            held.append((channel, push))
-            return
-        if held:  # what this thread sent before goes first, in the same round trip
-            (error,) = self._store_held(then=[(channel, push)])
-            if error is not None:
-                raise error
-            return
-        if not self._push(push.queue, [channel], push.payload, push.capacity):
-            raise push.full(channel)
+        prepared = self.prepare(channel, message)
+        if not self._push(prepared.queue, [channel], prepared.payload, prepared.capacity):
+            raise prepared.full()
 
     def send_many(self, messages: Sequence[tuple[str, Message]]) -> list[ChannelsError | None]:
         """Send several messages, each as :meth:`send` would, in as few round trips as the backend can.
@@ -127,80 +114,48 @@ class BaseBackend:
             every failed send, it is never retried.
         """
         outcomes: list[ChannelsError | None] = [None] * len(messages)
-        prepared: list[tuple[int, str, _Push]] = []
+        prepared: list[tuple[int, PreparedMessage]] = []
         for index, (channel, message) in enumerate(messages):
             try:
-                prepared.append((index, channel, self._prepare(channel, message)))
+                prepared.append((index, self.prepare(channel, message)))
             except ChannelsError as error:
                 outcomes[index] = error
-        # What this thread holds goes first, in the same round trip.
-        stored = self._store_held(then=[(channel, push) for _, channel, push in prepared])
-        for (index, _, _), outcome in zip(prepared, stored, strict=True):
+        stored = self.send_prepared([message for _, message in prepared])
+        for (index, _), outcome in zip(prepared, stored, strict=True):
             outcomes[index] = outcome
         return outcomes
 
-    def _push_prepared(self, prepared: Sequence[tuple[str, _Push]]) -> list[ChannelsError | None]:
-        """Store prepared messages with :meth:`_push_many`; each outcome as in :meth:`send_many`."""
-        results = self._push_many([(push.queue, [channel], push.payload, push.capacity) for channel, push in prepared])
-        return [
-            push.full(channel) if result is False else result if isinstance(result, ChannelsError) else None
-            for (channel, push), result in zip(prepared, results, strict=True)
-        ]
+    def prepare(self, channel: str, message: Message) -> PreparedMessage:
+        """Validate and encode a message for :meth:`send_prepared`, which stores it later.
 
-    @contextlib.contextmanager
-    def holding_replies(self) -> Iterator[None]:
-        """Hold this thread's replies to WebSocket clients, and store them together when the block ends.
+        For a sender that decides at the send which messages to store
+        together, such as a batching worker holding its replies
+        (:mod:`channels_core.held_replies`): bad input raises here, at the
+        send that caused it, not later with the batch.
 
-        ``runworker --batch`` runs each batch of consumers in such a block, so
-        their replies cost one round trip instead of one each. Bad input still
-        raises at :meth:`send`. A send to any other channel, a group send or
-        :meth:`send_many` stores what is held first (in the same round trip,
-        except for a group send), so this thread's messages keep their
-        order. A held reply that cannot be stored (its server's inbox is
-        full, the backend is down) is logged: the consumer that sent it has
-        returned.
+        Raises:
+            InvalidChannelName, InvalidMessage, MessageTooLarge: bad input.
         """
-        if self._held_replies() is not None:  # already holding: the outer block stores them, in order
-            yield
-            return
-        held: list[tuple[str, _Push]] = []
-        self._holding.replies = held
-        try:
-            yield
-        finally:
-            try:
-                self._store_held()
-            finally:
-                self._holding.replies = None
-
-    def _held_replies(self) -> list[tuple[str, _Push]] | None:
-        """The replies this thread holds, or ``None`` outside :meth:`holding_replies`."""
-        return getattr(self._holding, "replies", None)
-
-    def _store_held(self, then: Sequence[tuple[str, _Push]] = ()) -> list[ChannelsError | None]:
-        """Store the replies this thread holds, and ``then`` after them, in one round trip.
-
-        Returns:
-            The outcome of each of ``then``, as in :meth:`send_many`; a held
-            reply that cannot be stored is logged.
-        """
-        held = self._held_replies() or []
-        replies = held[:]
-        held.clear()
-        if not replies and not then:
-            return []
-        outcomes = self._push_prepared([*replies, *then])
-        for (channel, _), outcome in zip(replies, outcomes[: len(replies)], strict=True):
-            if outcome is not None:
-                logger.error("reply to %s not stored: %s", channel, outcome)
-        return outcomes[len(replies) :]
-
-    def _prepare(self, channel: str, message: Message) -> _Push:
-        """Validate and encode one message, and find the queue it goes to."""
         validate_channel_name(channel)
         payload = encode_message(channel, message)
         queue = inbox_of(channel)
-        return _Push(queue, payload, self.capacity_for(queue))
+        return PreparedMessage(channel, queue, payload, self.capacity_for(queue))
+
+    def send_prepared(self, messages: Sequence[PreparedMessage]) -> list[ChannelsError | None]:
+        """Store prepared messages in order, in as few round trips as the backend can.
+
+        Returns:
+            An outcome for each message, as :meth:`send_many` gives them.
+        """
+        if not messages:
+            return []
+        results = self._push_many(
+            [(message.queue, [message.channel], message.payload, message.capacity) for message in messages]
+        )
+        return [
+            message.full() if result is False else result if isinstance(result, ChannelsError) else None
+            for message, result in zip(messages, results, strict=True)
+        ]
 
     def receive(self, channels: Sequence[str], timeout: float | None = 0) -> tuple[str, Message] | None:
         """Take the oldest unexpired message from the first of ``channels`` that has one.
@@ -287,7 +242,6 @@ class BaseBackend:
         """
         validate_group_name(group)
         payload = encode_message(f"group {group}", message)
-        self._store_held()  # what this thread sent before goes first
         result = self._group_send(group, payload)
         if result.skipped:
             logger.warning(
@@ -369,19 +323,26 @@ class BaseBackend:
         return self._expiries.rules
 
 
-class _Push:
-    """One message ready for storage: its queue, its encoding, and that queue's capacity."""
+@dataclass(frozen=True, slots=True)
+class PreparedMessage:
+    """A message validated and encoded by :meth:`BaseBackend.prepare`, ready to be stored.
 
-    __slots__ = ("capacity", "payload", "queue")
+    Attributes:
+        channel: where it goes.
+        queue: the queue that stores it (the channel, or a response channel's inbox).
+        payload: its encoding.
+        capacity: that queue's capacity.
+    """
 
-    def __init__(self, queue: str, payload: bytes, capacity: int) -> None:
-        self.queue = queue
-        self.payload = payload
-        self.capacity = capacity
+    channel: str
+    queue: str
+    payload: bytes
+    capacity: int
 
-    def full(self, channel: str) -> ChannelFull:
-        shared = f", shared with the other channels of inbox {self.queue!r}" if self.queue != channel else ""
-        return ChannelFull(f"channel {channel!r} is full (capacity {self.capacity}{shared})")
+    def full(self) -> ChannelFull:
+        """The error of a send that found the queue full."""
+        shared = f", shared with the other channels of inbox {self.queue!r}" if self.queue != self.channel else ""
+        return ChannelFull(f"channel {self.channel!r} is full (capacity {self.capacity}{shared})")
 
 
 def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ import pytest
 
 from channels_core.backends.memory import InMemoryBackend
 from channels_core.decorators import consumer
+from channels_core.held_replies import send_in_order
 from channels_core.registry import Registry
 from channels_core.testing import wait_until
 from channels_core.worker import Worker
@@ -74,7 +75,7 @@ def reply(n, **kwargs):
     """Reply to a socket, noting whether any earlier reply of this batch has been stored yet."""
     backend = replying_through[0]
     calls.append(("reply", (n, backend.receive_inbox(REPLY_INBOX))))
-    backend.send(f"{REPLY_INBOX}.socket", {"n": n})
+    send_in_order(backend, f"{REPLY_INBOX}.socket", {"n": n})  # as Channel(...).send does
 
 
 StartWorker = Callable[..., Worker]

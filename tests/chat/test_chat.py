@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from channels_core.backends import BaseBackend
+from channels_core.held_replies import holding_replies
 from chat import consumers
 from chat.models import MAX_LENGTH, Message, Room
 from chat.protocol import RATE_COUNT
@@ -85,7 +86,7 @@ def test_under_a_batching_worker_the_welcome_still_comes_first(backend, lobby) -
     """``runworker --batch`` holds replies to sockets; the room's announcement (a group send) stores them first."""
     ada = Socket(backend, "ada", cookie_for(nickname="ada"))
     ada.channel, ada.inbox = "!django.websocket.send.srv1.ada", "!django.websocket.send.srv1"
-    with backend.holding_replies():
+    with holding_replies(backend):
         ada.connect()
     assert backend.receive_inbox(ada.inbox) == [
         (ada.channel, {"type": "welcome", "name": "ada", "names": ["ada"]}),

@@ -201,100 +201,33 @@ def test_send_many_answers_each_message_and_sends_the_good_ones(backend: BaseBac
     assert drain(backend, ["tiny.one"]) == [("tiny.one", {"n": 1})]
 
 
-# Holding replies to WebSocket clients (runworker --batch).
-
-SOCKETS = "!django.websocket.send.held"
+# Messages prepared now and stored later (what a batching worker's held replies use).
 
 
-def test_held_replies_are_stored_together_when_the_block_ends(backend: BaseBackend) -> None:
-    sockets = [new_channel_name(SOCKETS) for _ in range(3)]
-    with backend.holding_replies():
-        for n, socket in enumerate(sockets * 2):
-            backend.send(socket, {"n": n})
-        assert drain_inbox(backend, SOCKETS) == [], "a held reply was stored early"
-    assert drain_inbox(backend, SOCKETS) == [(socket, {"n": n}) for n, socket in enumerate(sockets * 2)]
-
-
-def test_other_sends_store_the_held_replies_first(backend: BaseBackend) -> None:
-    socket = new_channel_name(SOCKETS)
-    backend.group_add("held.group", socket)
-    with backend.holding_replies():
-        backend.send(socket, {"n": 1})
-        backend.send("held.work", {"n": 2})  # a normal channel: sent now, after what this thread held
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1})]
-        backend.send(socket, {"n": 3})
-        backend.group_send("held.group", {"n": 4})
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 3}), (socket, {"n": 4})]
-        backend.send(socket, {"n": 5})
-        backend.send_many([(socket, {"n": 6})])
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 5}), (socket, {"n": 6})]
-        backend.send("!wsgi.held.x1", {"n": 7})  # an HTTP response channel is never held
-        assert drain_inbox(backend, "!wsgi.held") == [("!wsgi.held.x1", {"n": 7})]
-    assert drain(backend, ["held.work"]) == [("held.work", {"n": 2})]
-
-
-def test_a_send_after_held_replies_still_gets_its_own_outcome(backend: BaseBackend) -> None:
-    socket = new_channel_name(SOCKETS)
+def test_prepared_messages_are_stored_in_order_with_their_own_outcomes(backend: BaseBackend) -> None:
+    socket = new_channel_name("!django.websocket.send.prep")
     backend.send("tiny.one", {"n": 0})  # capacity 1: now full
-    with backend.holding_replies():
-        backend.send(socket, {"n": 1})
-        with pytest.raises(ChannelFull, match=r"'tiny\.one' is full"):
-            backend.send("tiny.one", {"n": 2})
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1})], "the held reply was not stored first"
-        backend.send(socket, {"n": 3})
-        outcomes = backend.send_many([("tiny.one", {"n": 4}), ("held.work", {"n": 5})])
-        assert [type(outcome) for outcome in outcomes] == [ChannelFull, type(None)]
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 3})]
-    assert drain(backend, ["tiny.one", "held.work"]) == [("tiny.one", {"n": 0}), ("held.work", {"n": 5})]
+    prepared = [
+        backend.prepare(socket, {"n": 1}),
+        backend.prepare("tiny.one", {"n": 2}),
+        backend.prepare("prep.work", {"n": 3}),
+        backend.prepare(socket, {"n": 4}),
+    ]
+    outcomes = backend.send_prepared(prepared)
+    assert [type(outcome) for outcome in outcomes] == [type(None), ChannelFull, type(None), type(None)]
+    assert "'tiny.one' is full (capacity 1)" in str(outcomes[1])
+    assert drain_inbox(backend, "!django.websocket.send.prep") == [(socket, {"n": 1}), (socket, {"n": 4})]
+    assert drain(backend, ["tiny.one", "prep.work"]) == [("tiny.one", {"n": 0}), ("prep.work", {"n": 3})]
+    assert backend.send_prepared([]) == []
 
 
-def test_holding_inside_holding_stores_at_the_outer_end(backend: BaseBackend) -> None:
-    socket = new_channel_name(SOCKETS)
-    with backend.holding_replies():
-        backend.send(socket, {"n": 1})
-        with backend.holding_replies():
-            backend.send(socket, {"n": 2})
-        assert drain_inbox(backend, SOCKETS) == []
-    assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1}), (socket, {"n": 2})]
-
-
-def test_bad_input_still_raises_at_a_held_send(backend: BaseBackend) -> None:
-    socket = new_channel_name(SOCKETS)
-    with backend.holding_replies():
-        with pytest.raises(MessageTooLarge):
-            backend.send(socket, {"text": "x" * MAX_MESSAGE_SIZE})
-        with pytest.raises(InvalidMessage):
-            backend.send(socket, {"n": object()})
-        backend.send(socket, {"n": 1})
-    assert drain_inbox(backend, SOCKETS) == [(socket, {"n": 1})]
-
-
-def test_a_held_reply_that_finds_its_inbox_full_is_logged(
-    backend: BaseBackend, caplog: pytest.LogCaptureFixture
-) -> None:
-    sockets = [new_channel_name("!django.websocket.send.tiny") for _ in range(2)]
-    with backend.holding_replies():
-        for socket in sockets:
-            backend.send(socket, {"to": socket})  # the inbox's capacity is 1
-    assert drain_inbox(backend, "!django.websocket.send.tiny") == [(sockets[0], {"to": sockets[0]})]
-    assert f"reply to {sockets[1]} not stored: " in caplog.text
-    assert "is full (capacity 1" in caplog.text
-
-
-def test_only_the_holding_thread_holds(backend: BaseBackend) -> None:
-    socket = new_channel_name(SOCKETS)
-
-    def send_from_another_thread() -> None:
-        try:
-            backend.send(socket, {"from": "other"})
-        finally:
-            connections.close_all()
-
-    with backend.holding_replies():
-        other = threading.Thread(target=send_from_another_thread)
-        other.start()
-        other.join()
-        assert drain_inbox(backend, SOCKETS) == [(socket, {"from": "other"})]
+def test_bad_input_raises_when_prepared(backend: BaseBackend) -> None:
+    with pytest.raises(MessageTooLarge):
+        backend.prepare("prep.work", {"text": "x" * MAX_MESSAGE_SIZE})
+    with pytest.raises(InvalidMessage):
+        backend.prepare("prep.work", {"n": object()})
+    with pytest.raises(InvalidChannelName):
+        backend.prepare("bad name", {})
 
 
 # Expiry.

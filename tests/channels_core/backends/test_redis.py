@@ -19,6 +19,7 @@ from channels_core.backends.redis import RedisBackend
 from channels_core.backends.redis_pool import IDLE_CHECK_AFTER
 from channels_core.defaults import REDIS_POOL_SIZE as POOL_SIZE
 from channels_core.exceptions import BackendUnavailable
+from channels_core.held_replies import holding_replies
 from channels_core.names import new_channel_name
 from channels_core.testing import RedisServer, free_port, wait_past, wait_until
 
@@ -131,10 +132,10 @@ def test_a_send_stores_the_held_replies_in_its_own_round_trip(server: RedisServe
     sockets = [new_channel_name("!django.websocket.send.srv1") for _ in range(3)]
     backend.send("warm-up", {})  # the first call of a script also loads it
     before = _script_calls([server])
-    with backend.holding_replies():
+    with holding_replies(backend) as held:
         for socket in sockets:
-            backend.send(socket, {"to": socket})
-        backend.send("chat.work", {"n": 1})
+            held.send(socket, {"to": socket})
+        held.send("chat.work", {"n": 1})
         assert _script_calls([server]) == [before[0] + 1]
     assert _script_calls([server]) == [before[0] + 1], "nothing was left to store at the end"
     assert len(backend.receive_inbox("!django.websocket.send.srv1", limit=10)) == 3
