@@ -35,12 +35,13 @@ from typing import Any
 
 import benchlib
 import redisproc
+import venvs
 from benchlib import log, median
+from venvs import ours_python
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PEER_VENV = BENCH / ".venvs" / "channels4"
-PEER_STAMP = PEER_VENV / ".bench-requirements"
 PEER_REQUIREMENTS = ["channels==4.3.*", "channels-redis==4.3.*"]
 
 
@@ -127,34 +128,13 @@ def apply_layout(layout: str) -> tuple[set[int] | None, set[int] | None]:
     return {first}, {first}
 
 
-def ours_python() -> Path:
-    """The project's virtualenv, whatever interpreter runs this script."""
-    venv_python = REPO / ".venv" / "bin" / "python"
-    return venv_python if venv_python.exists() else Path(sys.executable)
-
-
 def ensure_peer_venv(ours: Path) -> Path:
     """Create or update ``bench/.venvs/channels4``; return its python.
 
     redis-py and hiredis are pinned to the versions our side uses, so the two
     sides differ in the channel layer only.
     """
-    probe = "import importlib.metadata as m; print(m.version('redis'), m.version('hiredis'))"
-    redis_version, hiredis_version = subprocess.check_output([str(ours), "-c", probe], text=True).split()
-    requirements = [*PEER_REQUIREMENTS, f"redis=={redis_version}", f"hiredis=={hiredis_version}"]
-    python = PEER_VENV / "bin" / "python"
-    wanted = "\n".join(requirements)
-    if python.exists() and PEER_STAMP.exists() and PEER_STAMP.read_text() == wanted:
-        return python
-    if not python.exists():
-        log(f"creating {PEER_VENV.relative_to(REPO)} ...")
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    log(f"installing {' '.join(requirements)} into {PEER_VENV.relative_to(REPO)} ...")
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements], check=True
-    )
-    PEER_STAMP.write_text(wanted)
-    return python
+    return venvs.ensure_venv(PEER_VENV, [*PEER_REQUIREMENTS, *venvs.pinned_like(ours, ["redis", "hiredis"])])
 
 
 # Running the sides.
