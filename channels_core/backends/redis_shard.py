@@ -25,6 +25,7 @@ from .. import defaults
 from ..exceptions import BackendUnavailable
 from . import redis_lua
 from .redis_pool import ConnectionPool
+from .redis_sentinel import SentinelConnection, SentinelURL, is_sentinel_url
 
 __all__ = ["POOL_SIZE", "REFUSALS", "Shard"]
 
@@ -50,14 +51,17 @@ class Shard:
     def __init__(self, url: str, config: Mapping[str, Any]) -> None:
         self.url = url
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
-        options = parse_url(url)  # type: ignore[no-untyped-call]
-        connection_class = options.pop("connection_class", redis.Connection)
+        sentinel_url = SentinelURL.parse(url) if is_sentinel_url(url) else None
+        options = {} if sentinel_url else parse_url(url)  # type: ignore[no-untyped-call]
+        connection_class = SentinelConnection if sentinel_url else options.pop("connection_class", redis.Connection)
         options.update(
             socket_timeout=self.socket_timeout,
             socket_connect_timeout=float(config.get("CONNECT_TIMEOUT", defaults.REDIS_CONNECT_TIMEOUT)),
             # No automatic retries: a send retried after a lost reply could deliver twice.
             retry=Retry(NoBackoff(), 0),
         )
+        if sentinel_url:  # the server is whichever the Sentinels name as primary when a connection connects
+            options = sentinel_url.connection_options(options)
         size = int(config.get("POOL_SIZE", POOL_SIZE))
         if size < 1:
             raise ImproperlyConfigured(f"the Redis backend's POOL_SIZE must be 1 or more, not {size!r}")
