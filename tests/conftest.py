@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from channels_core.backends import BaseBackend, backends, get_backend
-from channels_core.testing import Project, RedisServer
+from channels_core.testing import Project, RedisCluster, RedisServer
 from tests.helpers import GUNICORN_CONFIG
 
 # The site as real processes: the fixtures channels_runserver and channels_stack.
@@ -62,6 +62,17 @@ def redis_shards() -> Iterator[list[RedisServer]]:
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A private Redis Cluster for the session: 3 primaries with a replica each.
+
+    Tests that kill or reshard nodes start a cluster of their own, so this one stays whole.
+    """
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

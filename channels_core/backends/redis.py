@@ -28,7 +28,7 @@ from .base import BaseBackend, Entry, GroupSendResult
 from .hashring import HashRing
 from .redis_shard import Shard
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "live_entries", "send_batches", "snapshots_named", "written_out"]
 
 
 #: Longest blocking pop while listening on several shards, so a message on
@@ -107,7 +107,7 @@ class RedisBackend(BaseBackend):
             by_shard.setdefault(self.ring.shard_of(queue), []).append(index)
         results: list[bool | ChannelsError] = [False] * len(pushes)
         for shard_index, indexes in by_shard.items():
-            batches = list(_batches(indexes, [len(pushes[i][2]) for i in indexes]))
+            batches = list(send_batches(indexes, [len(pushes[i][2]) for i in indexes]))
             calls = []
             for batch in batches:
                 args = [arg for i in batch for arg in self._send_args(*pushes[i])]
@@ -164,30 +164,19 @@ class RedisBackend(BaseBackend):
                 ) from error
             if popped is None:
                 return []
-            entries, now = popped[1], shard.server_ms()
-            alive = []
-            for entry in entries:
-                deadline, channels, payload = entry.split(b"|", 2)
-                if int(deadline) > now:
-                    alive.append((channels.decode().split(","), payload))
+            entries = popped[1]
+            alive = live_entries(entries, shard.server_ms())
             if alive or len(entries) < limit:
                 return self._with_members(shard, alive)
             pop = ("LMPOP", len(keys), *keys)  # all of them had expired: look again, without waiting
 
     def _with_members(self, shard: Shard, entries: list[Entry]) -> list[Entry]:
         """Write out the members each group-send entry names (``@<snapshot id>``), with one ``MGET``."""
-        snapshots = sorted({channels[0][1:] for channels, _ in entries if channels[0].startswith("@")})
+        snapshots = snapshots_named(entries)
         if not snapshots:
             return entries
         found = shard.call("MGET", *(f"{self.prefix}s:{snapshot}" for snapshot in snapshots))
-        members = {name: value.decode().split(",") for name, value in zip(snapshots, found, strict=True) if value}
-        written_out = []
-        for channels, payload in entries:
-            if channels[0].startswith("@"):
-                channels = members.get(channels[0][1:], [])  # a snapshot gone means its members are gone
-            if channels:
-                written_out.append((channels, payload))
-        return written_out
+        return written_out(entries, dict(zip(snapshots, found, strict=True)))
 
     # Groups: each shard keeps the members stored in its queues.
 
@@ -244,7 +233,34 @@ class RedisBackend(BaseBackend):
             shard.close()
 
 
-def _batches(indexes: list[int], sizes: list[int]) -> Iterator[list[int]]:
+def live_entries(entries: Sequence[bytes], now_ms: float) -> list[Entry]:
+    """The entries popped from a queue (``<deadline>|<channels>|<json>``) whose deadline is after ``now_ms``."""
+    alive: list[Entry] = []
+    for entry in entries:
+        deadline, channels, payload = entry.split(b"|", 2)
+        if int(deadline) > now_ms:
+            alive.append((channels.decode().split(","), payload))
+    return alive
+
+
+def snapshots_named(entries: Sequence[Entry]) -> list[str]:
+    """The ids of the member snapshots that group-send entries name (``@<id>``)."""
+    return sorted({channels[0][1:] for channels, _ in entries if channels[0].startswith("@")})
+
+
+def written_out(entries: Sequence[Entry], snapshots: Mapping[str, bytes | None]) -> list[Entry]:
+    """``entries`` with each snapshot they name replaced by its members; one whose snapshot is gone is dropped."""
+    members = {name: value.decode().split(",") for name, value in snapshots.items() if value}
+    result = []
+    for channels, payload in entries:
+        if channels[0].startswith("@"):
+            channels = members.get(channels[0][1:], [])  # a snapshot gone means its members are gone
+        if channels:
+            result.append((channels, payload))
+    return result
+
+
+def send_batches(indexes: list[int], sizes: list[int]) -> Iterator[list[int]]:
     """``indexes`` in runs of at most :data:`SEND_BATCH_COUNT` items and about :data:`SEND_BATCH_BYTES`."""
     batch: list[int] = []
     size = 0

@@ -28,7 +28,19 @@ Receiving needs no script: one ``BLMPOP`` waits and pops a batch (see
 
 from __future__ import annotations
 
-__all__ = ["GROUP_ADD", "GROUP_CHANNELS", "GROUP_DISCARD", "GROUP_SEND", "SEND", "lua_pattern"]
+__all__ = [
+    "GROUP_ADD",
+    "GROUP_CHANNELS",
+    "GROUP_DISCARD",
+    "GROUP_QUEUES",
+    "GROUP_SEND",
+    "MEMBER_ADD",
+    "MEMBER_DISCARD",
+    "QUEUE_GROUP_SEND",
+    "QUEUE_MEMBERS",
+    "SEND",
+    "lua_pattern",
+]
 
 _COMMON = """
 local function now_ms()
@@ -132,6 +144,31 @@ return found
 """
 )
 
+_TO_MEMBERS = """
+-- The id of the snapshot of a queue's members, made if missing; it is kept
+-- for at least `expiry` ms, as long as the entry about to name it.
+local function snapshot_id(members_key, current_key, snapshot_prefix, expiry)
+  local id = redis.call('GET', current_key)
+  if id and redis.call('PEXPIRE', snapshot_prefix .. id, expiry) == 1 then return id end
+  local members = table.concat(redis.call('ZRANGE', members_key, 0, -1), ',')
+  id = redis.sha1hex(members)
+  redis.call('SET', snapshot_prefix .. id, members, 'PX', expiry)
+  redis.call('SET', current_key, id, 'PX', redis.call('PTTL', members_key))
+  return id
+end
+
+-- One entry in a queue for the group's live members there, naming their snapshot.
+-- Returns how many members it reached and how many it skipped (the queue was full).
+local function send_to_members(queue_key, members_key, current_key, snapshot_prefix, entry_stamp, payload,
+                               capacity, expiry, now)
+  local count = live_count(members_key, current_key, now)
+  if count == 0 then return 0, 0 end
+  local entry = entry_stamp .. '@' .. snapshot_id(members_key, current_key, snapshot_prefix, expiry) .. '|' .. payload
+  if push(queue_key, entry, capacity, expiry, now) then return count, 0 end
+  return 0, count
+end
+"""
+
 #: KEYS: group. ARGV: members key prefix, current snapshot key prefix, snapshot
 #: key prefix, queue key prefix, payload, default capacity, default expiry ms,
 #: the number of capacity rules, then the capacity rules and the expiry rules
@@ -140,8 +177,8 @@ return found
 GROUP_SEND = (
     _COMMON
     + _MEMBERS
+    + _TO_MEMBERS
     + """
-local payload = ARGV[5]
 local expiry_rules = 9 + 2 * tonumber(ARGV[8])
 
 -- A queue's capacity or expiry: the value of the first rule in ARGV[first..last) that matches, or the default.
@@ -152,37 +189,73 @@ local function setting_of(queue, first, last, default)
   return tonumber(default)
 end
 
--- The id of the snapshot of a queue's members, made if missing; it is kept
--- for at least `expiry` ms, as long as the entry about to name it.
-local function snapshot_id(members_key, current_key, expiry)
-  local id = redis.call('GET', current_key)
-  if id and redis.call('PEXPIRE', ARGV[3] .. id, expiry) == 1 then return id end
-  local members = table.concat(redis.call('ZRANGE', members_key, 0, -1), ',')
-  id = redis.sha1hex(members)
-  redis.call('SET', ARGV[3] .. id, members, 'PX', expiry)
-  redis.call('SET', current_key, id, 'PX', redis.call('PTTL', members_key))
-  return id
-end
-
 local now = now_ms()
 local default_expiry = tonumber(ARGV[7])
 local default_stamp = stamp(now, default_expiry)
 local delivered, skipped = 0, 0
 for _, queue in ipairs(group_queues(KEYS[1], now)) do
-  local members_key, current_key = ARGV[1] .. queue, ARGV[2] .. queue
-  local count = live_count(members_key, current_key, now)
-  if count > 0 then
-    local capacity = setting_of(queue, 9, expiry_rules, ARGV[6])
-    local expiry = setting_of(queue, expiry_rules, #ARGV + 1, default_expiry)
-    local prefix = expiry == default_expiry and default_stamp or stamp(now, expiry)
-    local entry = prefix .. '@' .. snapshot_id(members_key, current_key, expiry) .. '|' .. payload
-    if push(ARGV[4] .. queue, entry, capacity, expiry, now) then
-      delivered = delivered + count
-    else
-      skipped = skipped + count
-    end
-  end
+  local capacity = setting_of(queue, 9, expiry_rules, ARGV[6])
+  local expiry = setting_of(queue, expiry_rules, #ARGV + 1, default_expiry)
+  local entry_stamp = expiry == default_expiry and default_stamp or stamp(now, expiry)
+  local reached, missed = send_to_members(
+    ARGV[4] .. queue, ARGV[1] .. queue, ARGV[2] .. queue, ARGV[3], entry_stamp, ARGV[5], capacity, expiry, now)
+  delivered, skipped = delivered + reached, skipped + missed
 end
+return {delivered, skipped}
+"""
+)
+
+# The Redis Cluster backend's scripts: the Redis backend's, cut so that each touches the keys
+# of one slot (the layout: channels_core.backends.redis_cluster_keys).
+
+#: KEYS: members, current snapshot id (both in the slot of the members' queue). ARGV:
+#: channel, group expiry ms. Returns the member's new deadline (ms), for the group's index.
+MEMBER_ADD = (
+    _COMMON
+    + """
+local expiry = tonumber(ARGV[2])
+local deadline = now_ms() + expiry
+if redis.call('ZADD', KEYS[1], deadline, ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
+redis.call('PEXPIRE', KEYS[1], expiry)
+return deadline
+"""
+)
+
+#: KEYS: members, current snapshot id. ARGV: channel.
+MEMBER_DISCARD = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+#: KEYS: members, current snapshot id. Returns the live members.
+QUEUE_MEMBERS = (
+    _COMMON
+    + _MEMBERS
+    + """
+if live_count(KEYS[1], KEYS[2], now_ms()) == 0 then return {} end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+)
+
+#: KEYS: the group's index. Returns the queues that may hold live members.
+GROUP_QUEUES = (
+    _COMMON
+    + _MEMBERS
+    + """
+return group_queues(KEYS[1], now_ms())
+"""
+)
+
+#: KEYS: queue, members, current snapshot id (one slot). ARGV: snapshot key prefix (in
+#: that slot), payload, capacity, expiry ms. Returns {delivered, skipped}.
+QUEUE_GROUP_SEND = (
+    _COMMON
+    + _MEMBERS
+    + _TO_MEMBERS
+    + """
+local now, expiry = now_ms(), tonumber(ARGV[4])
+local delivered, skipped = send_to_members(
+  KEYS[1], KEYS[2], KEYS[3], ARGV[1], stamp(now, expiry), ARGV[2], tonumber(ARGV[3]), expiry, now)
 return {delivered, skipped}
 """
 )

@@ -27,7 +27,7 @@ from . import redis_lua
 from .redis_pool import ConnectionPool
 from .redis_sentinel import SentinelConnection, SentinelURL, is_sentinel_url
 
-__all__ = ["POOL_SIZE", "REFUSALS", "Shard"]
+__all__ = ["POOL_SIZE", "REFUSALS", "NotSent", "Shard", "refused"]
 
 T = TypeVar("T")
 
@@ -42,14 +42,28 @@ POOL_SIZE = defaults.REDIS_POOL_SIZE
 REFUSALS = frozenset(
     {"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "OOM", "BUSY", "MISCONF", "NOREPLICAS"}
 )
-_SCRIPTS = ("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND")
+_SCRIPTS = (
+    *("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND"),
+    # The Redis Cluster backend's, each touching one slot (channels_core.backends.redis_cluster).
+    *("MEMBER_ADD", "MEMBER_DISCARD", "QUEUE_MEMBERS", "GROUP_QUEUES", "QUEUE_GROUP_SEND"),
+)
+
+
+class NotSent(BackendUnavailable):
+    """The server could not be reached: no command was sent, so sending it elsewhere is safe.
+
+    The Redis Cluster backend asks the cluster where a slot went and tries
+    there; for the Redis backend it is one more :exc:`BackendUnavailable`.
+    """
 
 
 class Shard:
     """One Redis server, reached through a bounded pool of connections (:mod:`~channels_core.backends.redis_pool`)."""
 
-    def __init__(self, url: str, config: Mapping[str, Any]) -> None:
+    def __init__(self, url: str, config: Mapping[str, Any], tell_not_sent: bool = False) -> None:
         self.url = url
+        #: Whether a server that cannot be reached raises :exc:`NotSent` rather than a plain BackendUnavailable.
+        self.tell_not_sent = tell_not_sent
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
         sentinel_url = SentinelURL.parse(url) if is_sentinel_url(url) else None
         options = {} if sentinel_url else parse_url(url)  # type: ignore[no-untyped-call]
@@ -85,7 +99,7 @@ class Shard:
         meaning the server cannot serve now, :exc:`redis.ResponseError` for others.
         """
         replies = self.lend(lambda connection: _pipeline(connection, commands))
-        return [self._unavailable(reply) if _refused(reply) else reply for reply in replies]
+        return [self._unavailable(reply) if refused(reply) else reply for reply in replies]
 
     def lend(self, talk: Callable[[AbstractConnection], T]) -> T:
         """Run ``talk`` on a pooled connection: one command, one blocking pop or one pipeline.
@@ -98,9 +112,16 @@ class Shard:
         """
         connection = self.pool.take()
         try:
+            connection.connect()  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            self.pool.give_back(connection)
+            unavailable = self._unavailable(error)
+            raise (NotSent(str(unavailable)) if self.tell_not_sent else unavailable) from error
+        try:
             return talk(connection)
         except redis.ResponseError as error:  # a whole reply was read: the connection is in step
-            if not _refused(error):
+            if not refused(error):
                 raise
             connection.disconnect()  # type: ignore[no-untyped-call]
             raise self._unavailable(error) from error
@@ -177,7 +198,7 @@ def _pipeline(connection: AbstractConnection, commands: Sequence[Sequence[Any]])
     """
     connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
     replies = [_reply(connection) for _ in commands]
-    if any(_refused(reply) for reply in replies):
+    if any(refused(reply) for reply in replies):
         connection.disconnect()  # type: ignore[no-untyped-call]
     return replies
 
@@ -190,7 +211,7 @@ def _reply(connection: AbstractConnection) -> Any:
         return error
 
 
-def _refused(reply: object) -> bool:
+def refused(reply: object) -> bool:
     """Whether ``reply`` is an error reply meaning the server cannot serve now (see :data:`REFUSALS`)."""
     return isinstance(reply, redis.ResponseError) and _code(reply) in REFUSALS
 

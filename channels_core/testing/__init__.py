@@ -69,6 +69,7 @@ import pytest
 
 from .postgres import PostgresServer
 from .processes import ManagedProcess, RedisServer, free_port, http_ok, http_status, wait_past, wait_until
+from .redis_cluster import RedisCluster
 from .stacks import Project, Runserver, Site, Stack
 
 # In the reference's order: the fixtures, the sites, then the pieces they are made of.
@@ -81,6 +82,7 @@ __all__ = [  # noqa: RUF022
     "Runserver",
     "Stack",
     "RedisServer",
+    "RedisCluster",
     "PostgresServer",
     "ManagedProcess",
     "wait_until",

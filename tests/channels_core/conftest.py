@@ -33,6 +33,7 @@ BACKENDS = [
     ),
     pytest.param("redis", id="redis"),
     pytest.param("redis-sharded", id="redis-sharded"),
+    pytest.param("redis-cluster", id="redis-cluster"),
 ]
 
 MakeBackend = Callable[..., BaseBackend]
@@ -58,6 +59,10 @@ def make_backend(request: pytest.FixtureRequest, backend_kind: str) -> Iterator[
             config["BACKEND"] = "channels_core.backends.database.DatabaseBackend"
             config["DATABASE"] = "postgres" if backend_kind.endswith("postgres") else "default"
             config["POLL_INTERVAL"] = 0.02
+        elif backend_kind == "redis-cluster":
+            config["BACKEND"] = "channels_core.backends.redis_cluster.RedisClusterBackend"
+            config["HOSTS"] = request.getfixturevalue("redis_cluster").urls
+            config["PREFIX"] = "contract:"
         else:
             servers = (
                 request.getfixturevalue("redis_shards")
