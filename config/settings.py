@@ -141,6 +141,8 @@ _BACKEND_CLASSES = {
     "memory": "channels_core.backends.memory.InMemoryBackend",
     "database": "channels_core.backends.database.DatabaseBackend",
     "redis": "channels_core.backends.redis.RedisBackend",
+    # REDIS_URL then lists some of the cluster's nodes, to find the others from.
+    "redis-cluster": "channels_core.backends.redis_cluster.RedisClusterBackend",
 }
 if _channels_backend not in _BACKEND_CLASSES:
     raise ImproperlyConfigured(f"CHANNELS_BACKEND={_channels_backend!r}; choose one of {', '.join(_BACKEND_CLASSES)}")

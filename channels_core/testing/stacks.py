@@ -249,10 +249,21 @@ class Stack(Site):
         project: The project to run.
         tmp: A folder of its own, for its database, uploads, static files and logs.
         env: Variables for every process and :meth:`~Site.run_manage`, over ``project.env``.
+        backend_config: The ``CHANNEL_BACKENDS`` entry through which this test process
+            reaches the site (:attr:`backend`), for an ``env`` that points the site at
+            other servers (``CHANNELS_BACKEND=redis-cluster`` and a ``REDIS_URL`` of its
+            nodes, say); default: the Redis backend on the stack's private Redis.
     """
 
-    def __init__(self, project: Project, tmp: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        tmp: Path,
+        env: Mapping[str, str] | None = None,
+        backend_config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.redis = RedisServer()
+        self.backend_config = dict(backend_config or {})
         #: The port gunicorn will listen on, chosen now so the WebSocket servers (started first) trust its pages.
         self.http_port = free_port()
         site_env = {
@@ -356,9 +367,12 @@ class Stack(Site):
 
     @property
     def backend(self) -> BaseBackend:
-        """This test process's own Redis backend on the stack's Redis (default prefix), closed by :meth:`stop`."""
+        """This test process's own backend on the stack's Redis (default prefix), closed by :meth:`stop`."""
         if self._backend is None:
-            config: dict[str, Any] = {"BACKEND": "channels_core.backends.redis.RedisBackend", "HOSTS": [self.redis.url]}
+            config = self.backend_config or {
+                "BACKEND": "channels_core.backends.redis.RedisBackend",
+                "HOSTS": [self.redis.url],
+            }
             self._backend = backend_from_config(config)
         return self._backend
 

@@ -11,8 +11,8 @@ import yaml
 from tests.helpers import ROOT
 
 
-def compose_config() -> dict[str, Any]:
-    """Validate the file with ``docker-compose config`` (no engine needed) and return what it printed.
+def compose_config(*options: str) -> dict[str, Any]:
+    """Validate the file with ``docker-compose [options] config`` (no engine needed) and return what it printed.
 
     Compose v1, the ``docker-compose`` package of Debian 12 and Ubuntu, is a Python program that resolves the
     file without talking to a Docker daemon; scripts/install-system-packages installs it without the
@@ -22,7 +22,7 @@ def compose_config() -> dict[str, Any]:
         "no docker-compose in /usr/bin: `make test` installs it (scripts/install-system-packages test)"
     )
     result = subprocess.run(
-        ["docker-compose", "-f", "docker-compose.yml", "config"],
+        ["docker-compose", *options, "-f", "docker-compose.yml", "config"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert result.returncode == 0, f"docker-compose config rejected the file:\n{result.stderr}"

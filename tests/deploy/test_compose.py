@@ -19,6 +19,9 @@ from tests.deploy.compose import compose_config
 from tests.helpers import ROOT
 
 EXPECTED_SERVICES = {"redis", "db", "migrate", "web", "ws", "worker", "nginx"}
+#: The "cluster" profile's services: `docker compose --profile cluster --env-file deploy/cluster.env up`.
+CLUSTER_NODES = {f"redis-node-{n}" for n in range(1, 7)}
+CLUSTER_SERVICES = {*CLUSTER_NODES, "redis-cluster-create"}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_the_services_are_the_three_layers_and_their_stores(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == EXPECTED_SERVICES
+    assert {name for name, service in compose["services"].items() if not service.get("profiles")} == EXPECTED_SERVICES
     services = compose["services"]
     assert services["web"]["command"][:3] == ["gunicorn", "-c", "config/gunicorn.conf.py"]
     assert services["ws"]["command"][:3] == ["python", "manage.py", "runwsserver"]
@@ -58,10 +61,31 @@ def test_settings_come_from_the_environment_with_debug_off(compose: dict[str, An
         environment = compose["services"][name]["environment"]
         assert environment["DEBUG"] == "0"
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["CHANNELS_BACKEND"] == "redis"
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["CHANNELS_WS_URL"] == "/ws/"
     raw = (ROOT / "docker-compose.yml").read_text()
     assert "${SECRET_KEY:-development-only-insecure-key-change-me}" in raw, "the dev key is marked and overridable"
+
+
+def test_the_cluster_profile_runs_six_nodes_and_switches_the_site_to_them(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {name for name, service in services.items() if service.get("profiles") == ["cluster"]} == CLUSTER_SERVICES
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert node["command"] == ["redis-server", "/etc/redis/node.conf", "--cluster-announce-hostname", name]
+        assert any(
+            str(volume).startswith(str(ROOT / "deploy" / "redis-cluster-node.conf"))
+            or (isinstance(volume, dict) and volume.get("source", "").endswith("deploy/redis-cluster-node.conf"))
+            for volume in node["volumes"]
+        )
+        assert node["healthcheck"]["test"]
+    assert set(services["redis-cluster-create"]["depends_on"]) == CLUSTER_NODES
+    switched = compose_config("--env-file", "deploy/cluster.env")["services"]
+    for name in ("migrate", "web", "ws", "worker"):
+        environment = switched[name]["environment"]
+        assert environment["CHANNELS_BACKEND"] == "redis-cluster"
+        assert environment["REDIS_URL"].split(",") == [f"redis://redis-node-{n}:7000/0" for n in (1, 2, 3)]
 
 
 def test_named_volumes_hold_the_database_and_media(compose: dict[str, Any]) -> None:

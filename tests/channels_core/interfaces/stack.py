@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from channels_core import testing
 from tests.helpers import TEST_PROJECT
@@ -22,10 +24,11 @@ class Stack(testing.Stack):
     """Redis, SQLite, the staff user, and a record file the test consumers append to; no process started yet.
 
     ``env`` adds to (or overrides) the environment of every process: settings
-    such as ``CHANNELS_GROUP_EXPIRY="5"``.
+    such as ``CHANNELS_GROUP_EXPIRY="5"``. ``backend_config`` is how this test
+    process reaches the site, when ``env`` points it at other servers.
     """
 
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, backend_config: Mapping[str, Any] | None = None, **env: str) -> None:
         self.records = tmp / "records.txt"
         self.records.touch()
         production = {
@@ -36,7 +39,7 @@ class Stack(testing.Stack):
             "CHANNELS_HTTP_TIMEOUT": "5",
             "TEST_RECORD_PATH": str(self.records),
         }
-        super().__init__(TEST_PROJECT, tmp, {**production, **env})
+        super().__init__(TEST_PROJECT, tmp, {**production, **env}, backend_config)
         try:
             create_admin(self)
         except BaseException:
