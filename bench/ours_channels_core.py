@@ -1,7 +1,11 @@
-"""Our side of the benchmark: ``channels_core.backends.redis.RedisBackend``.
+"""Our side of the benchmark: ``channels_core.backends.redis.RedisBackend``, or the Redis Cluster backend.
 
 Run by ``bench/run.py`` with the project's virtualenv; see ``bench/README.md``.
 Synchronous, as the backend is: one call is one round trip to Redis.
+
+A plan with ``"backend": "cluster"`` (``bench/cluster.py`` sends it) measures
+``channels_core.backends.redis_cluster.RedisClusterBackend`` instead, with
+``--url`` naming one start-up node of the cluster; the measurements are the same.
 """
 
 from __future__ import annotations
@@ -27,14 +31,19 @@ django.setup()
 
 import redis  # noqa: E402
 
+from channels_core.backends.base import BaseBackend  # noqa: E402
 from channels_core.backends.redis import RedisBackend  # noqa: E402
+from channels_core.backends.redis_cluster import RedisClusterBackend  # noqa: E402
 from channels_core.names import new_channel_name  # noqa: E402
 
 PREFIX = "bench:ours:"
 
+#: The backends a plan may name in ``"backend"`` (default ``"redis"``), all configured alike.
+BACKENDS: dict[str, type[BaseBackend]] = {"redis": RedisBackend, "cluster": RedisClusterBackend}
 
-def make_backend(url: str) -> RedisBackend:
-    return RedisBackend(
+
+def make_backend(url: str, kind: str = "redis") -> BaseBackend:
+    return BACKENDS[kind](
         {
             "HOSTS": [url],
             "PREFIX": PREFIX,
@@ -48,7 +57,19 @@ def make_backend(url: str) -> RedisBackend:
     )
 
 
-def measure_send(backend: RedisBackend, count: int, max_seconds: float) -> dict[str, Any]:
+def direct_client(url: str, kind: str) -> redis.Redis | redis.RedisCluster:
+    """A plain redis-py client of the server(s), to read what the backend stored without going through it."""
+    return redis.RedisCluster.from_url(url) if kind == "cluster" else redis.Redis.from_url(url)
+
+
+def queue_key(backend: BaseBackend, queue: str) -> str:
+    """The Redis key of ``queue``'s list (on a cluster, hash-tagged: the queue's bookkeeping shares its slot)."""
+    if isinstance(backend, RedisClusterBackend):
+        return backend.keys.queue(queue)
+    return f"{PREFIX}q:{queue}"
+
+
+def measure_send(backend: BaseBackend, count: int, max_seconds: float) -> dict[str, Any]:
     """Send up to ``count`` messages to one channel (stopping after ``max_seconds``)."""
     backend.send(ONE_CHANNEL + ".warm", message(0))  # connects and loads the script
     budget = Budget(max_seconds)
@@ -62,7 +83,7 @@ def measure_send(backend: RedisBackend, count: int, max_seconds: float) -> dict[
     return timed(done, time.perf_counter() - start, truncated=budget.exhausted)
 
 
-def measure_receive(backend: RedisBackend, count: int, max_seconds: float) -> dict[str, Any]:
+def measure_receive(backend: BaseBackend, count: int, max_seconds: float) -> dict[str, Any]:
     """Receive the ``count`` messages the send measurement left on the channel."""
     budget = Budget(max_seconds)
     done = 0
@@ -80,13 +101,13 @@ def measure_receive(backend: RedisBackend, count: int, max_seconds: float) -> di
     return timed(done, seconds, truncated=budget.exhausted, in_order=in_order)
 
 
-def stored_entries(client: redis.Redis, inboxes: list[str]) -> int:
+def stored_entries(backend: BaseBackend, client: redis.Redis | redis.RedisCluster, inboxes: list[str]) -> int:
     """Entries waiting in the inboxes' queues, read straight from Redis (independent of the API's count)."""
-    return sum(int(client.llen(f"{PREFIX}q:{inbox}")) for inbox in inboxes)
+    return sum(int(client.llen(queue_key(backend, inbox))) for inbox in inboxes)
 
 
 def measure_group(
-    backend: RedisBackend, client: redis.Redis, spec: dict[str, Any], max_seconds: float
+    backend: BaseBackend, client: redis.Redis | redis.RedisCluster, spec: dict[str, Any], max_seconds: float
 ) -> dict[str, Any]:
     """Group sends to ``members`` response channels spread evenly over ``inboxes`` interface servers."""
     backend.flush()
@@ -111,12 +132,13 @@ def measure_group(
     seconds = time.perf_counter() - start
     expected = (done + 1) * members
     # A group send stores one entry per inbox, naming the members there.
-    stored = stored_entries(client, inboxes)
+    stored = stored_entries(backend, client, inboxes)
     expected_entries = (done + 1) * len(inboxes)
     out = timed(done, seconds, truncated=budget.exhausted)
     out.update(
         members=members,
         inboxes=len(inboxes),
+        inbox_names=inboxes,  # bench/cluster.py reports which cluster node holds each
         deliveries_per_s=round(out["rate"] * members, 1),
         expected=expected,
         delivered=delivered,
@@ -129,7 +151,7 @@ def measure_group(
     return out
 
 
-def measure_drain(backend: RedisBackend, spec: dict[str, Any], max_seconds: float) -> dict[str, Any]:
+def measure_drain(backend: BaseBackend, spec: dict[str, Any], max_seconds: float) -> dict[str, Any]:
     """One interface server receives every delivery of ``sends`` group sends to its ``members`` sockets."""
     backend.flush()
     members, sends = spec["members"], spec["sends"]
@@ -167,8 +189,9 @@ def measure_drain(backend: RedisBackend, spec: dict[str, Any], max_seconds: floa
 
 
 def run_inproc(url: str, plan: dict[str, Any]) -> dict[str, Any]:
-    backend = make_backend(url)
-    client = redis.Redis.from_url(url)
+    kind = plan.get("backend", "redis")
+    backend = make_backend(url, kind)
+    client = direct_client(url, kind)
     limit = plan["max_seconds"]
     try:
         backend.flush()
@@ -189,7 +212,7 @@ def run_inproc(url: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 def run_consume(url: str, plan: dict[str, Any]) -> dict[str, Any]:
     """Receive from the end-to-end channel until the stop message; note when the last message came."""
-    backend = make_backend(url)
+    backend = make_backend(url, plan.get("backend", "redis"))
     backend.receive([E2E_CHANNEL + ".warm"], timeout=0)  # connect and load the script before READY
     benchlib.say_ready()
     deadline = time.monotonic() + plan["max_seconds"]
@@ -220,7 +243,7 @@ def run_consume(url: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 def run_produce(url: str, plan: dict[str, Any]) -> dict[str, Any]:
     """Send to the end-to-end channel as fast as one process can, for ``count`` messages or ``max_seconds``."""
-    backend = make_backend(url)
+    backend = make_backend(url, plan.get("backend", "redis"))
     backend.send(E2E_CHANNEL + ".warm", message(0))  # connect and load the script, untimed
     budget = Budget(plan["max_seconds"])
     sent = 0
