@@ -75,6 +75,7 @@ class RedisCluster:
     ) -> None:
         self._own_directory = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="redis-cluster-")) if directory is None else directory
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.primary_count = primaries
         self.replica_count = replicas
         self.node_timeout_ms = node_timeout_ms
@@ -98,6 +99,8 @@ class RedisCluster:
                 # The bus on a free port of its own: by default it is the port + 10000, which may be taken
                 # (or over 65535: Redis refuses ports above 55535 then).
                 *("--cluster-port", str(free_port())),
+                # A replica syncs at once (not 5 s later, waiting for others): one that never synced cannot take over.
+                *("--repl-diskless-sync-delay", "0"),
             ]
             process = ManagedProcess(command, {}, self.directory / f"redis-{port}.log", cwd=self.directory)
             self.nodes.append(ClusterNode(port, process))
@@ -152,7 +155,8 @@ class RedisCluster:
     def wait_until_ok(self, timeout: float = 60.0) -> None:
         """Wait until every live node reports ``cluster_state:ok`` and they agree that live primaries serve every slot.
 
-        After :meth:`kill_primary`, the others keep reporting ``ok`` until they
+        Every replica must also be in sync with its primary (or it could not
+        take over). After :meth:`kill_primary`, the others keep reporting ``ok`` until they
         have seen the victim down: the slots must also be served by live nodes.
         """
         wait_until(lambda: self._settled(), timeout, what="every slot served by a live primary, as every node sees it")
@@ -165,6 +169,9 @@ class RedisCluster:
                 with node.client() as client:
                     if b"cluster_state:ok" not in _cluster(client, "INFO"):
                         return False
+                    replication = client.info("replication")
+                    if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                        return False  # a replica that has not synced cannot take over
                     views.append(_slot_ranges(client))
             except redis.RedisError:
                 return False
