@@ -9,6 +9,7 @@ __all__ = [
     "DEFAULT_ALIAS",
     "EXPIRY",
     "GROUP_EXPIRY",
+    "GROUP_HISTORY_EXPIRY",
     "HTTP_TIMEOUT",
     "KEEPALIVE",
     "MAX_MESSAGE_SIZE",
@@ -34,6 +35,8 @@ BACKEND = "channels_core.backends.memory.InMemoryBackend"
 EXPIRY = 60
 #: Seconds a group member stays without being added again.
 GROUP_EXPIRY = 120
+#: Seconds a group's history (``GROUP_HISTORY``) lasts after the group's last send or ``position()``.
+GROUP_HISTORY_EXPIRY = 24 * 60 * 60
 #: Messages one channel may hold before ``send`` raises ``ChannelFull``.
 CAPACITY = 100
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["GroupMember", "PresenceMember", "QueuedMessage"]
+__all__ = ["GroupHistory", "GroupHistoryEntry", "GroupMember", "PresenceMember", "QueuedMessage"]
 
 
 class QueuedMessage(models.Model):
@@ -43,6 +43,42 @@ class GroupMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} in {self.group}"
+
+
+class GroupHistory(models.Model):
+    """A group's history (``GROUP_HISTORY``): its epoch and latest offset, until ``expires``.
+
+    Its row is the group's lock: a send with history and an add with
+    ``since`` lock it, so each sees the other whole or not at all.
+    """
+
+    group = models.CharField(max_length=200, unique=True)
+    epoch = models.CharField(max_length=32)
+    #: The offset of the group's latest message (0: none yet).
+    offset = models.BigIntegerField()
+    #: Seconds since the epoch after which the history is gone.
+    expires = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires"], name="channels_history_expires")]
+
+    def __str__(self) -> str:
+        return f"history of {self.group} at {self.epoch}:{self.offset}"
+
+
+class GroupHistoryEntry(models.Model):
+    """One message a group's history keeps, with its position already in ``payload``."""
+
+    id = models.BigAutoField(primary_key=True)
+    group = models.CharField(max_length=200)
+    offset = models.BigIntegerField()
+    payload = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "offset"], name="channels_unique_history_offset")]
+
+    def __str__(self) -> str:
+        return f"message {self.offset} of {self.group}"
 
 
 class PresenceMember(models.Model):

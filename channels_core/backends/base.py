@@ -11,7 +11,9 @@ the entries waiting in a queue.
 capacity look-up, logging, expanding entries) and leaves storage to a few small methods: :meth:`~BaseBackend._push`,
 :meth:`~BaseBackend._pop` and the group-membership methods;
 :meth:`~BaseBackend._push_many` and :meth:`~BaseBackend._group_send` may be
-overridden to batch. Per-queue settings are :mod:`channels_core.backends.config`.
+overridden to batch. Groups with a history (``GROUP_HISTORY``) need three more,
+those of :class:`~channels_core.backends.history.GroupHistoryHooks`.
+Per-queue settings are :mod:`channels_core.backends.config`.
 
 Backends are synchronous and thread-safe: a worker calls them from several
 threads, and the asyncio WebSocket server from two threads of its own (one
@@ -30,9 +32,10 @@ from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
-from .config import capacities_of, expiries_of, group_expiry_of
+from .config import capacities_of, expiries_of, group_expiry_of, history_expiry_of, history_sizes_of
+from .history import GroupHistoryHooks, Position, Recovery, position_reserve, refuse_position_key
 
-__all__ = ["BaseBackend", "Entry", "GroupSendResult", "PreparedMessage", "group_by_queue"]
+__all__ = ["BaseBackend", "Entry", "GroupSendResult", "PreparedMessage", "Recovery", "group_by_queue"]
 
 logger = logging.getLogger("channels_core.backends")
 
@@ -41,13 +44,18 @@ Entry = tuple[Sequence[str], bytes]
 
 
 class GroupSendResult:
-    """How many members one :meth:`BaseBackend.group_send` reached and skipped."""
+    """How many members one :meth:`BaseBackend.group_send` reached and skipped.
 
-    __slots__ = ("delivered", "skipped")
+    ``position`` is the message's position (``{"group", "epoch", "offset"}``)
+    in a group with a history, else ``None``.
+    """
+
+    __slots__ = ("delivered", "position", "skipped")
 
     def __init__(self, delivered: int = 0, skipped: int = 0) -> None:
         self.delivered = delivered
         self.skipped = skipped
+        self.position: Message | None = None
 
     def add(self, other: GroupSendResult) -> None:
         self.delivered += other.delivered
@@ -57,13 +65,13 @@ class GroupSendResult:
         return f"GroupSendResult(delivered={self.delivered}, skipped={self.skipped})"
 
 
-class BaseBackend:
+class BaseBackend(GroupHistoryHooks):
     """Carries messages between producers and consumers.
 
     Args:
         config: one entry of ``CHANNEL_BACKENDS``: ``EXPIRY``, ``CHANNEL_EXPIRY``,
-            ``GROUP_EXPIRY``, ``CAPACITY``, ``CHANNEL_CAPACITY`` and
-            backend-specific keys.
+            ``GROUP_EXPIRY``, ``CAPACITY``, ``CHANNEL_CAPACITY``,
+            ``GROUP_HISTORY``, ``GROUP_HISTORY_EXPIRY`` and backend-specific keys.
         alias: the entry's name, for log lines.
     """
 
@@ -81,6 +89,10 @@ class BaseBackend:
         self.capacity_for = self._capacities.look_up
         #: The expiry of a queue's messages in seconds (``CHANNEL_EXPIRY``, else ``EXPIRY``).
         self.expiry_for = self._expiries.look_up
+        #: How many messages a group's history keeps (``GROUP_HISTORY``); 0 for a group without history.
+        self.history_size_for = history_sizes_of(config).look_up
+        #: Seconds a group's history lasts after its last send or position (``GROUP_HISTORY_EXPIRY``).
+        self.history_expiry: float = history_expiry_of(config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"
@@ -222,9 +234,34 @@ class BaseBackend:
             received += [(channel, message) for channel in channels]
         return received
 
-    def group_add(self, group: str, channel: str) -> None:
-        """Add ``channel`` to ``group``, or refresh its membership for ``group_expiry`` seconds."""
-        self._group_add(validate_group_name(group), validate_channel_name(channel))
+    def group_add(self, group: str, channel: str, since: object = None) -> Recovery | None:
+        """Add ``channel`` to ``group``, or refresh its membership for ``group_expiry`` seconds.
+
+        With ``since``, the position of the last message the member saw in a
+        group with history, it also gets every later message, in order, first
+        (see :mod:`~channels_core.backends.history`), and the :class:`Recovery` is returned.
+
+        Raises:
+            ValueError: ``since`` is not a position of this group (see
+                :meth:`Position.parse <channels_core.backends.history.Position.parse>`),
+                or the group has no history.
+        """
+        validate_group_name(group)
+        validate_channel_name(channel)
+        if since is None:
+            self._group_add(group, channel)
+            return None
+        size = self._history_size(group)
+        return self._group_add_since(group, channel, Position.parse(since, group), size)
+
+    def group_position(self, group: str) -> Message:
+        """The position of ``group``'s latest message, ``{"group", "epoch", "offset"}``, to render into a page.
+
+        Starts the group's history (offset 0) if it has none, and keeps it
+        ``GROUP_HISTORY_EXPIRY`` seconds more. ``ValueError`` if the group has no history.
+        """
+        size = self._history_size(validate_group_name(group))
+        return self._group_position(group, size).as_dict()
 
     def group_discard(self, group: str, channel: str) -> None:
         """Remove ``channel`` from ``group``; removing a non-member does nothing."""
@@ -241,8 +278,13 @@ class BaseBackend:
         gets :exc:`ChannelFull` from a group.
         """
         validate_group_name(group)
-        payload = encode_message(f"group {group}", message)
-        result = self._group_send(group, payload)
+        history_size = self.history_size_for(group)
+        if history_size:
+            refuse_position_key(group, message)
+            payload = encode_message(f"group {group}", message, reserve=position_reserve(group))
+            result = self._group_send_history(group, payload, history_size)
+        else:
+            result = self._group_send(group, encode_message(f"group {group}", message))
         if result.skipped:
             logger.warning(
                 "group %r: skipped %d member(s) whose channel was full, delivered to %d",

@@ -5,6 +5,7 @@ One ``CHANNEL_BACKENDS`` entry says, for example::
     "CAPACITY": 100, "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000},
     "EXPIRY": 60, "CHANNEL_EXPIRY": {"django.wsgi.request": 10},
     "GROUP_EXPIRY": 120,
+    "GROUP_HISTORY": {"liveblog-*": 100}, "GROUP_HISTORY_EXPIRY": 86400,
 
 and :class:`ByQueue` answers for any queue name, exact names first, then
 globs in the order written, then the default.
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from .. import defaults
 
-__all__ = ["ByQueue", "capacities_of", "expiries_of", "group_expiry_of"]
+__all__ = ["ByQueue", "capacities_of", "expiries_of", "group_expiry_of", "history_expiry_of", "history_sizes_of"]
 
 T = TypeVar("T")
 
@@ -67,6 +68,24 @@ def expiries_of(config: Mapping[str, Any]) -> ByQueue[float]:
 def group_expiry_of(config: Mapping[str, Any]) -> float:
     """Seconds a group member stays without being re-added under one entry (``GROUP_EXPIRY``)."""
     return float(config.get("GROUP_EXPIRY", defaults.GROUP_EXPIRY))
+
+
+def history_sizes_of(config: Mapping[str, Any]) -> ByQueue[int]:
+    """How many messages each group keeps in its history under one entry (``GROUP_HISTORY``); 0: no history.
+
+    Groups are looked up by name as queues are: exact names first, then globs.
+    """
+    rules = config.get("GROUP_HISTORY", {})
+    sizes = {name: int(size) for name, size in rules.items()}
+    for name, size in sizes.items():
+        if size < 1:
+            raise ValueError(f"GROUP_HISTORY[{name!r}] is {size}: a group's history keeps at least one message")
+    return ByQueue(0, sizes)
+
+
+def history_expiry_of(config: Mapping[str, Any]) -> float:
+    """Seconds a group's history lasts after its last send or position under one entry (``GROUP_HISTORY_EXPIRY``)."""
+    return float(config.get("GROUP_HISTORY_EXPIRY", defaults.GROUP_HISTORY_EXPIRY))
 
 
 def _is_glob(name: str) -> bool:

@@ -28,6 +28,10 @@ connection is closed, so the next call reconnects once the server is back;
 inside one it is left to the caller, whose transaction is lost anyway. A
 failed send is never retried (a retried send whose commit did reach the
 server would deliver twice).
+
+**Group history** (``GROUP_HISTORY``) is kept in two more tables, by
+:mod:`channels_core.backends.database_history`: a send to such a group, and
+an add with ``since``, are each one transaction holding the group's lock.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from .. import defaults
 from ..exceptions import BackendUnavailable
 from ..models import GroupMember, QueuedMessage
-from .base import BaseBackend, Entry
+from ..names import inbox_of
+from .base import BaseBackend, Entry, GroupSendResult, group_by_queue
+from .database_history import clear_histories, keep_message, locked_history, messages_after, sweep_histories
+from .history import Position, Recovery, covers
 
 __all__ = ["DatabaseBackend"]
 
@@ -142,6 +149,7 @@ class DatabaseBackend(BaseBackend):
             for model in (QueuedMessage, GroupMember):
                 table = connection.ops.quote_name(model._meta.db_table)
                 cursor.execute(_SWEEP.format(table=table, lock=_ROW_LOCKS[self._vendor]), [now])
+        sweep_histories(self.database, now)
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
         with self._connection() as connection:
@@ -223,11 +231,56 @@ class DatabaseBackend(BaseBackend):
             return sorted(cursor.fetchall())
 
     def _group_add(self, group: str, channel: str) -> None:
-        member = GroupMember(group=group, channel=channel, expires=time.time() + self.group_expiry)
         with self._connection():
-            self._members().bulk_create(
-                [member], update_conflicts=True, unique_fields=["group", "channel"], update_fields=["expires"]
+            self._upsert_member(group, channel)
+
+    def _upsert_member(self, group: str, channel: str) -> None:
+        member = GroupMember(group=group, channel=channel, expires=time.time() + self.group_expiry)
+        self._members().bulk_create(
+            [member], update_conflicts=True, unique_fields=["group", "channel"], update_fields=["expires"]
+        )
+
+    def _group_position(self, group: str, size: int) -> Position:
+        with self._connection(), transaction.atomic(using=self.database):
+            history = locked_history(self.database, group, self.history_expiry)
+            assert history is not None  # made when missing
+            return Position(group, history.epoch, history.offset)
+
+    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
+        with self._connection() as connection, transaction.atomic(using=self.database):
+            history = locked_history(self.database, group, self.history_expiry)
+            assert history is not None  # made when missing
+            position, payload = keep_message(self.database, history, payload, size)
+            # The members are read under the group's lock: an add with since that committed first is one.
+            queues = group_by_queue(self._live_members(group))
+            if self._vendor == "postgresql":  # each queue's lock, as a plain send takes it; in one order, no deadlock
+                with connection.cursor() as cursor:
+                    for queue in sorted(queues):
+                        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [queue])
+            result = GroupSendResult()
+            for queue, members in queues.items():
+                if self._insert(connection, queue, members, payload, self.capacity_for(queue)):
+                    result.delivered += len(members)
+                else:
+                    result.skipped += len(members)
+            result.position = position.as_dict()
+            return result
+
+    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
+        with self._connection(), transaction.atomic(using=self.database):
+            self._upsert_member(group, channel)
+            history = locked_history(self.database, group, expiry=None)
+            if history is None or not covers(since, history.epoch, history.offset, size):
+                return Recovery(recovered=False, replayed=0)
+            missed = messages_after(self.database, group, since.offset)
+            expires = time.time() + self.expiry_for(inbox_of(channel))
+            self._messages().bulk_create(
+                [
+                    QueuedMessage(queue=inbox_of(channel), channels=channel, payload=p.decode(), expires=expires)
+                    for p in missed
+                ]
             )
+            return Recovery(recovered=True, replayed=len(missed))
 
     def _group_discard(self, group: str, channel: str) -> None:
         with self._connection():
@@ -235,12 +288,16 @@ class DatabaseBackend(BaseBackend):
 
     def _group_channels(self, group: str) -> list[str]:
         with self._connection():
-            return list(self._members().filter(group=group, expires__gt=time.time()).values_list("channel", flat=True))
+            return self._live_members(group)
+
+    def _live_members(self, group: str) -> list[str]:
+        return list(self._members().filter(group=group, expires__gt=time.time()).values_list("channel", flat=True))
 
     def flush(self) -> None:
         with self._connection():
             self._messages().all().delete()
             self._members().all().delete()
+            clear_histories(self.database)
 
 
 def _in_callers_transaction(connection: BaseDatabaseWrapper) -> bool:

@@ -20,6 +20,7 @@ from channels_core.exceptions import (
     InvalidMessage,
     MessageTooLarge,
 )
+from channels_core.held_replies import holding_replies
 from channels_core.names import inbox_of
 
 MEMORY = "channels_core.backends.memory.InMemoryBackend"
@@ -258,6 +259,38 @@ def test_group_refuses_bad_names(memory: Settings) -> None:
     with pytest.raises(InvalidChannelName, match="channel name 'bad name'"):
         Group("liveblog").add("bad name")
     assert repr(Group("liveblog")) == "Group('liveblog')"
+
+
+def test_group_position_and_add_since(settings: Settings) -> None:
+    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": MEMORY, "GROUP_HISTORY": {"liveblog-*": 10}}}
+    group = Group("liveblog-1")
+    rendered = group.position()  # what a page renders
+    assert rendered == {"group": "liveblog-1", "epoch": rendered["epoch"], "offset": 0}
+    assert group.add("feed.early") is None, "a plain add is unchanged"
+    sent = group.send(id=1)
+    assert sent.position == {**rendered, "offset": 1}
+    recovery = group.add("feed.late", since=rendered)
+    assert (recovery.recovered, recovery.replayed) == (True, 1)
+    backend = get_backend()
+    expected = {"position": sent.position, "id": 1}
+    assert backend.receive(["feed.late"]) == ("feed.late", expected)
+    assert backend.receive(["feed.early"]) == ("feed.early", expected)
+    with pytest.raises(ValueError, match="'liveblog' has no history"):
+        Group("liveblog").position()
+    with pytest.raises(InvalidMessage, match="'position' key"):
+        group.send(position=rendered)
+
+
+def test_held_replies_go_before_a_replay(settings: Settings) -> None:
+    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": MEMORY, "GROUP_HISTORY": {"liveblog-*": 10}}}
+    group, socket = Group("liveblog-1"), "!django.websocket.send.srv.a"
+    rendered = group.position()
+    group.send(id=1)
+    with holding_replies(get_backend()):
+        Channel(socket).send(accept=True)  # held until the batch ends
+        group.add(socket, since=rendered)
+    received = get_backend().receive_inbox("!django.websocket.send.srv")
+    assert [sorted(message) for _, message in received] == [["accept"], ["id", "position"]]
 
 
 # The public surface and the exceptions tree.

@@ -8,7 +8,7 @@ import pytest
 
 from channels_core.defaults import MAX_MESSAGE_SIZE
 from channels_core.exceptions import InvalidMessage, MessageTooLarge
-from channels_core.messages import decode_message, encode_message, format_size
+from channels_core.messages import decode_message, encode_message, format_size, with_position
 
 #: Bytes of ``{"t":""}``: a message with one string value costs this much besides the string.
 OVERHEAD = len(b'{"t":""}')
@@ -113,3 +113,41 @@ def test_lone_surrogate_in_a_key_is_invalid_message() -> None:
 )
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
+
+
+# A group's position, added to an encoded message without decoding it.
+
+POSITION = {"group": "liveblog-1", "epoch": "0123456789abcdef", "offset": 7}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{}, {"id": 1}, {"id": 1, "content": "héllo ✓", "nested": {"position": "inner keys are the message's"}}],
+    ids=["empty", "one-key", "several-keys"],
+)
+def test_with_position_adds_the_position_and_keeps_the_message(message: dict) -> None:
+    payload = with_position(encode_message("group liveblog-1", message), POSITION)
+    assert decode_message(payload) == {"position": POSITION, **message}
+    assert payload == encode_message("group liveblog-1", {"position": POSITION, **message}), "still compact"
+
+
+def test_with_position_on_an_empty_message_adds_no_comma() -> None:
+    assert with_position(b"{}", {"offset": 1}) == b'{"position":{"offset":1}}'
+
+
+def test_with_position_keeps_non_ascii_as_utf8() -> None:
+    payload = with_position('{"t":"é"}'.encode(), {"group": "café"})
+    assert payload == '{"position":{"group":"café"},"t":"é"}'.encode()
+
+
+@pytest.mark.parametrize("payload", [b"", b"[1]", b'"text"', b" {}"])
+def test_with_position_refuses_what_is_not_an_encoded_dict(payload: bytes) -> None:
+    with pytest.raises(ValueError, match="an encoded message starts with"):
+        with_position(payload, POSITION)
+
+
+def test_reserve_keeps_room_under_the_limit() -> None:
+    message = {"t": "a" * (MAX_MESSAGE_SIZE - OVERHEAD - 10)}
+    assert len(encode_message("group g", message, reserve=10)) == MAX_MESSAGE_SIZE - 10
+    with pytest.raises(MessageTooLarge, match="less 11 bytes kept for its position"):
+        encode_message("group g", message, reserve=11)
