@@ -23,6 +23,8 @@ __all__ = [
     "retry_after",
     "session_age",
     "ws_allowed_origins",
+    "ws_compression",
+    "ws_drain",
     "ws_receive_burst",
     "ws_receive_rate",
     "ws_send_buffer",
@@ -89,6 +91,28 @@ def ws_receive_rate() -> float:
 def ws_receive_burst() -> int:
     """Frames one socket may send at once before its rate applies (``CHANNELS_WS_RECEIVE_BURST``)."""
     return int(_setting("CHANNELS_WS_RECEIVE_BURST", defaults.WS_RECEIVE_BURST))
+
+
+def ws_compression() -> bool:
+    """Whether WebSocket clients may negotiate permessage-deflate (``CHANNELS_WS_COMPRESSION``)."""
+    return bool(_setting("CHANNELS_WS_COMPRESSION", defaults.WS_COMPRESSION))
+
+
+def ws_drain() -> tuple[float, int]:
+    """How a stopping WebSocket server closes its sockets: the window in seconds
+    (``CHANNELS_WS_DRAIN_WINDOW``) and the most sockets closed at once (``CHANNELS_WS_DRAIN_BATCH``).
+
+    Raises:
+        ImproperlyConfigured: a negative window, or a batch under 1.
+    """
+    window = float(_setting("CHANNELS_WS_DRAIN_WINDOW", defaults.WS_DRAIN_WINDOW))
+    batch = int(_setting("CHANNELS_WS_DRAIN_BATCH", defaults.WS_DRAIN_BATCH))
+    if window < 0 or batch < 1:
+        raise ImproperlyConfigured(
+            f"CHANNELS_WS_DRAIN_WINDOW must be 0 or more seconds and CHANNELS_WS_DRAIN_BATCH at least 1, "
+            f"not {window:g} and {batch}"
+        )
+    return window, batch
 
 
 def ws_allowed_origins() -> list[str]:

@@ -23,6 +23,9 @@ __all__ = [
     "RETRY_BACKOFF_MAX",
     "RETRY_BACKOFF_MIN",
     "SESSION_AGE",
+    "WS_COMPRESSION",
+    "WS_DRAIN_BATCH",
+    "WS_DRAIN_WINDOW",
     "WS_PING_INTERVAL",
 ]
 
@@ -61,6 +64,13 @@ WS_SEND_BUFFER_BYTES = 4 * 1024 * 1024
 WS_RECEIVE_RATE = 100.0
 #: Frames one WebSocket client may send at once, beyond its rate (``CHANNELS_WS_RECEIVE_BURST``).
 WS_RECEIVE_BURST = 200
+#: Whether WebSocket clients may negotiate permessage-deflate (``CHANNELS_WS_COMPRESSION``): off, since
+#: each compressed socket holds its own zlib buffers (figures in docs/reference/performance.rst).
+WS_COMPRESSION = False
+#: Seconds over which a stopping WebSocket server closes its sockets in batches (``CHANNELS_WS_DRAIN_WINDOW``).
+WS_DRAIN_WINDOW = 5.0
+#: Most sockets a stopping WebSocket server closes at one moment (``CHANNELS_WS_DRAIN_BATCH``).
+WS_DRAIN_BATCH = 500
 #: Seconds the WSGI adapter waits for a worker's answer before it answers 503 (``CHANNELS_HTTP_TIMEOUT``).
 HTTP_TIMEOUT = 20.0
 

@@ -54,6 +54,7 @@ from ..protocol import (
     WEBSOCKET_RECEIVE,
     WEBSOCKET_REPLY_PREFIX,
 )
+from .drain import DrainPlan, drain
 from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer
@@ -94,6 +95,8 @@ class WebSocketServer:
         receive_burst: frames one socket may send at once.
         order_timeout: seconds a socket's next message waits for the previous one to be
             handled; ``None`` waits for the previous message's channel expiry.
+        drain: how a shutdown closes the sockets (default: :class:`DrainPlan`'s defaults).
+        compression: whether sockets may use permessage-deflate (``CHANNELS_WS_COMPRESSION``).
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class WebSocketServer:
         receive_rate: float = defaults.WS_RECEIVE_RATE,
         receive_burst: int = defaults.WS_RECEIVE_BURST,
         order_timeout: float | None = None,
+        drain: DrainPlan | None = None,
+        compression: bool = defaults.WS_COMPRESSION,
     ) -> None:
         self.backend = backend
         self.order_timeout = order_timeout
@@ -114,8 +119,8 @@ class WebSocketServer:
         self.keepalive = keepalive
         self.send_buffer = send_buffer
         self.send_buffer_bytes = send_buffer_bytes
-        self.receive_rate = receive_rate
-        self.receive_burst = receive_burst
+        self.receive_rate, self.receive_burst = receive_rate, receive_burst
+        self.drain, self.compression = drain or DrainPlan(), compression
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
         #: Where workers report this server's sockets' messages handled (read with the replies).
         self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
@@ -131,7 +136,7 @@ class WebSocketServer:
         self._keepalives = KeepaliveSender(schedule, self._emit_keepalives, self._log_failed_send)
 
     async def serve(self, host: str, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
-        """Serve until ``stop`` is set; then close every socket with 1001 and emit their disconnects."""
+        """Serve until ``stop`` is set; then close the sockets with 1001, in batches, and emit their disconnects."""
         loop = asyncio.get_running_loop()
         self._outbox = outbox = Outbox(self.backend, loop)
         reader = threading.Thread(target=self._read_inbox, args=(loop,), name="channels-ws-inbox", daemon=True)
@@ -142,9 +147,8 @@ class WebSocketServer:
             port,
             process_request=self._check_origin,
             max_size=defaults.MAX_MESSAGE_SIZE,  # bigger frames are closed with 1009
-            # No permessage-deflate: compressing every copy of a broadcast for
-            # every socket costs more CPU than the bandwidth it saves here.
-            compression=None,
+            # Off by default: each compressed socket holds zlib buffers (docs/reference/performance.rst).
+            compression="deflate" if self.compression else None,
             ping_interval=defaults.WS_PING_INTERVAL,  # dead peers are found by ping/pong
             ping_timeout=defaults.WS_PING_INTERVAL,
         ) as server:
@@ -153,9 +157,10 @@ class WebSocketServer:
                 ready()
             await stop.wait()
             keepalive.cancel()
+            server.close(close_connections=False)  # stop accepting; the drain closes the open sockets
+            await drain(server, self.drain)
             # Running workers report the last messages within moments; dead ones must not hold the shutdown.
             loop.call_later(SHUTDOWN_ORDER_GRACE, self._stop_waiting_for_workers)
-            server.close()  # stop accepting; close every socket with 1001
             await server.wait_closed()  # handlers have emitted their disconnects
         self._stopping.set()
         await loop.run_in_executor(None, reader.join)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from channels_core import conf, defaults
 from channels_core.backends import get_backend
+from channels_core.interfaces.drain import DrainPlan
 from channels_core.interfaces.websocket import WebSocketServer
 from channels_core.management.shared_backend import require_shared_backend
 from channels_core.origins import OriginPolicy
@@ -21,6 +23,23 @@ def allowed_hosts() -> list[str]:
     if settings.ALLOWED_HOSTS or not settings.DEBUG:
         return list(settings.ALLOWED_HOSTS)
     return [".localhost", "127.0.0.1", "[::1]"]
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit, and return it.
+
+    Every socket is a file descriptor, and the usual soft limit (1,024) would
+    refuse connections past about a thousand sockets; a server is meant to hold
+    many thousands (docs/howto/scale.rst). The hard limit is the system's to set.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # an unlimited hard limit may still be above the kernel's own (nr_open)
+        return soft
+    return hard
 
 
 def websocket_server(alias: str = defaults.DEFAULT_ALIAS, page_port: int | None = None) -> WebSocketServer:
@@ -40,13 +59,16 @@ def websocket_server(alias: str = defaults.DEFAULT_ALIAS, page_port: int | None 
         receive_rate=conf.ws_receive_rate(),
         receive_burst=conf.ws_receive_burst(),
         order_timeout=conf.order_timeout(),
+        drain=DrainPlan(*conf.ws_drain()),
+        compression=conf.ws_compression(),
     )
 
 
 class Command(BaseCommand):
     help = (
         "Serve WebSockets: each socket's events become django.websocket.* messages for the workers, "
-        "and what arrives on its response channel is sent to it. SIGTERM closes every socket with 1001."
+        "and what arrives on its response channel is sent to it. "
+        "SIGTERM closes the sockets with 1001, in batches over CHANNELS_WS_DRAIN_WINDOW seconds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -62,6 +84,7 @@ class Command(BaseCommand):
             instead="`python manage.py runserver`, which runs everything in one process",
         )
         server = websocket_server(options["alias"])
+        raise_open_files_limit()
         asyncio.run(self._serve(server, options["host"], options["port"]))
         self.stdout.write("WebSocket server stopped.")
 
