@@ -44,10 +44,9 @@ Entry = tuple[Sequence[str], bytes]
 
 
 class GroupSendResult:
-    """How many members one :meth:`BaseBackend.group_send` reached and skipped.
+    """How many members one :meth:`BaseBackend.group_send` reached and skipped, and the message's ``position``.
 
-    ``position`` is the message's position (``{"group", "epoch", "offset"}``)
-    in a group with a history, else ``None``.
+    The position (``{"group", "epoch", "offset"}``) is ``None`` in a group without history.
     """
 
     __slots__ = ("delivered", "position", "skipped")
@@ -239,7 +238,8 @@ class BaseBackend(GroupHistoryHooks):
 
         With ``since``, the position of the last message the member saw in a
         group with history, it also gets every later message, in order, first
-        (see :mod:`~channels_core.backends.history`), and the :class:`Recovery` is returned.
+        (see :mod:`~channels_core.backends.history`), and the
+        :class:`~channels_core.backends.history.Recovery` is returned.
 
         Raises:
             ValueError: ``since`` is not a position of this group (see

@@ -1,9 +1,8 @@
 """Group history in the database backend's tables (see :mod:`channels_core.backends.history`).
 
-A group's :class:`~channels_core.models.GroupHistory` row holds its epoch,
-its latest offset and when it expires; its last messages are
-:class:`~channels_core.models.GroupHistoryEntry` rows, with their positions
-already in their payloads. The functions here run inside the backend's
+A group's ``GroupHistory`` row (``channels_core/models.py``) holds its
+epoch, its latest offset and when it expires; its last messages are
+``GroupHistoryEntry`` rows, with their positions already in their payloads. The functions here run inside the backend's
 transaction, after :func:`locked_history` has locked the group's row: on
 PostgreSQL ``SELECT ... FOR UPDATE`` makes the group's sends and adds with
 ``since`` wait for each other; SQLite runs one writing transaction at a time
