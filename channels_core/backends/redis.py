@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -26,17 +26,15 @@ from ..names import inbox_of
 from . import redis_lua
 from .base import BaseBackend, Entry, GroupSendResult
 from .hashring import HashRing
+from .redis_entries import live_entries, send_batches, snapshots_named, written_out
 from .redis_shard import Shard
 
-__all__ = ["RedisBackend", "live_entries", "send_batches", "snapshots_named", "written_out"]
+__all__ = ["RedisBackend"]
 
 
 #: Longest blocking pop while listening on several shards, so a message on
 #: another shard waits at most about this long per shard.
 SHARD_POLL_SLICE = 0.05
-#: Most messages, and about the most bytes, stored by one script call of ``send_many``.
-SEND_BATCH_COUNT = 100
-SEND_BATCH_BYTES = 1024 * 1024
 
 
 class RedisBackend(BaseBackend):
@@ -231,47 +229,6 @@ class RedisBackend(BaseBackend):
     def close(self) -> None:
         for shard in self.shards:
             shard.close()
-
-
-def live_entries(entries: Sequence[bytes], now_ms: float) -> list[Entry]:
-    """The entries popped from a queue (``<deadline>|<channels>|<json>``) whose deadline is after ``now_ms``."""
-    alive: list[Entry] = []
-    for entry in entries:
-        deadline, channels, payload = entry.split(b"|", 2)
-        if int(deadline) > now_ms:
-            alive.append((channels.decode().split(","), payload))
-    return alive
-
-
-def snapshots_named(entries: Sequence[Entry]) -> list[str]:
-    """The ids of the member snapshots that group-send entries name (``@<id>``)."""
-    return sorted({channels[0][1:] for channels, _ in entries if channels[0].startswith("@")})
-
-
-def written_out(entries: Sequence[Entry], snapshots: Mapping[str, bytes | None]) -> list[Entry]:
-    """``entries`` with each snapshot they name replaced by its members; one whose snapshot is gone is dropped."""
-    members = {name: value.decode().split(",") for name, value in snapshots.items() if value}
-    result = []
-    for channels, payload in entries:
-        if channels[0].startswith("@"):
-            channels = members.get(channels[0][1:], [])  # a snapshot gone means its members are gone
-        if channels:
-            result.append((channels, payload))
-    return result
-
-
-def send_batches(indexes: list[int], sizes: list[int]) -> Iterator[list[int]]:
-    """``indexes`` in runs of at most :data:`SEND_BATCH_COUNT` items and about :data:`SEND_BATCH_BYTES`."""
-    batch: list[int] = []
-    size = 0
-    for index, item_size in zip(indexes, sizes, strict=True):
-        if batch and (len(batch) == SEND_BATCH_COUNT or size + item_size > SEND_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(index)
-        size += item_size
-    if batch:
-        yield batch
 
 
 def _ms(seconds: float) -> int:

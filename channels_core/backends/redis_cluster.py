@@ -59,9 +59,10 @@ from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from .base import BaseBackend, Entry, GroupSendResult
-from .redis import SHARD_POLL_SLICE, live_entries, send_batches, snapshots_named, written_out
+from .redis import SHARD_POLL_SLICE
 from .redis_cluster_keys import ClusterKeys
 from .redis_cluster_slots import SlotRouter, slot_of
+from .redis_entries import live_entries, send_batches, snapshots_named, written_out
 from .redis_shard import NotSent, Shard
 
 __all__ = ["RedisClusterBackend"]
