@@ -8,7 +8,7 @@ Key layout
     Every Lua script touches the keys of one slot (a script touching two slots
     fails on a cluster: "Script attempted to access a non local key"). Hash
     tags put a queue and its bookkeeping in the queue's slot, and a group's
-    index in the group's slot (:mod:`~channels_core.backends.redis_cluster_keys`).
+    index in the group's slot (``redis_cluster_keys.py``).
     An interface server's clients share its inbox, so it reads all their
     messages from one slot with one call. A group's members are kept next to
     the queue they are stored in, not next to the group: a group send reads
@@ -19,7 +19,7 @@ Key layout
     a discarded member leaves the queue in the index until the entry expires.
 
 Why not redis-py's cluster client
-    :class:`redis.cluster.RedisCluster` (redis-py 8) retries a command after a
+    ``redis.cluster.RedisCluster`` (redis-py 8) retries a command after a
     ``ConnectionError`` or ``TimeoutError`` (three times by default): a send
     whose reply was lost would be stored twice. ``retry=Retry(NoBackoff(), 0)``
     stops that, but it still re-reads the whole topology inside the failing
@@ -27,8 +27,8 @@ Why not redis-py's cluster client
     call that got ``CLUSTERDOWN`` and up to 16 times 50 ms after ``TRYAGAIN``,
     and its per-node pools are not bounded the way ours are (``POOL_SIZE``,
     ``POOL_TIMEOUT``, safe after a fork). So each primary is a
-    :class:`~channels_core.backends.redis_shard.Shard`, as in the Redis
-    backend, and :class:`~channels_core.backends.redis_cluster_slots.SlotRouter`
+    ``Shard`` (``redis_shard.py``), as in the Redis
+    backend, and a ``SlotRouter`` (``redis_cluster_slots.py``)
     keeps the slot map and follows ``MOVED`` and ``ASK``, which are safe: the
     node did not run the command.
 
