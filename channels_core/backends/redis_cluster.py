@@ -20,7 +20,7 @@ Key layout
 
 Why not redis-py's cluster client
     ``redis.cluster.RedisCluster`` (redis-py 8) retries a command after a
-    ``ConnectionError`` or ``TimeoutError`` (three times by default): a send
+    ``ConnectionError`` or ``TimeoutError`` (up to 10 times by default): a send
     whose reply was lost would be stored twice. ``retry=Retry(NoBackoff(), 0)``
     stops that, but it still re-reads the whole topology inside the failing
     call (one more connect per node tried), sleeps a quarter second inside a
