@@ -27,6 +27,10 @@ PUBLIC_MODULES = {
     "channels_core.backends.memory": "api.rst",
     "channels_core.backends.database": "api.rst",
     "channels_core.backends.redis": "api.rst",
+    "channels_core.backends.redis_sentinel": "api.rst",
+    "channels_core.backends.redis_cluster": "api.rst",
+    "channels_core.held_replies": "api.rst",
+    "channels_core.backends.history": "api.rst",
     "channels_core.testing": "testing.rst",
 }
 #: Names in an ``__all__`` that are plumbing rather than API (documented by their module's prose).

@@ -4,7 +4,7 @@ An entry ``redis+sentinel://host:26379,host:26380/mymaster/0`` names the
 Sentinels watching a service (``mymaster``) and a database number. Each
 connection asks the Sentinels for the service's primary when it connects,
 and only then: a connection that failed, or that found its server demoted
-(``READONLY``), is dropped by :class:`~channels_core.backends.redis_shard.Shard`
+(``READONLY``), is dropped by the backend's pool (``redis_shard.Shard``)
 and asks again on its next use. So the backend follows a failover without a
 restart; the calls in between get
 :exc:`~channels_core.exceptions.BackendUnavailable` and are never retried,

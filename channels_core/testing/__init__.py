@@ -70,6 +70,7 @@ import pytest
 from .postgres import PostgresServer
 from .processes import ManagedProcess, RedisServer, free_port, http_ok, http_status, wait_past, wait_until
 from .redis_cluster import RedisCluster
+from .redis_sentinel import RedisSentinels
 from .stacks import Project, Runserver, Site, Stack
 
 # In the reference's order: the fixtures, the sites, then the pieces they are made of.
@@ -83,6 +84,7 @@ __all__ = [  # noqa: RUF022
     "Stack",
     "RedisServer",
     "RedisCluster",
+    "RedisSentinels",
     "PostgresServer",
     "ManagedProcess",
     "wait_until",

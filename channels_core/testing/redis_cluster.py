@@ -85,7 +85,7 @@ class RedisCluster:
 
     @property
     def urls(self) -> list[str]:
-        """Every node's URL: start-up nodes for ``HOSTS``."""
+        """Every node's URL, as start-up nodes for ``HOSTS``."""
         return [node.url for node in self.nodes]
 
     def start(self, timeout: float = 60.0) -> RedisCluster:
