@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from websockets.frames import EXTERNAL_CLOSE_CODES, CloseCode
 
@@ -30,6 +30,7 @@ from .http import decode_body, encode_body
 from .messages import Message
 
 __all__ = [
+    "Replies",
     "Reply",
     "connect_message",
     "disconnect_message",
@@ -49,13 +50,42 @@ class Reply:
 
     frame: str | bytes | None
     close: int | None = None
+    #: The frame's bytes (UTF-8 for a text frame), encoded once however many sockets it goes to.
+    payload: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        frame = self.frame.encode("utf-8", "replace") if isinstance(self.frame, str) else self.frame
+        object.__setattr__(self, "payload", frame or b"")
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.frame, str)
 
     @property
     def size(self) -> int:
-        """About how many bytes the frame holds, for the socket's send-buffer limit."""
-        if self.frame is None:
-            return 0
-        return len(self.frame) if isinstance(self.frame, bytes) else len(self.frame.encode("utf-8", "replace"))
+        """How many bytes the frame holds, for the socket's send-buffer limit."""
+        return len(self.payload)
+
+
+class Replies:
+    """The replies to one batch of messages, each made once.
+
+    The copies of a group message share one dict
+    (:meth:`~channels_core.backends.base.BaseBackend.receive_inbox`), so a
+    broadcast to ten thousand sockets is encoded once, not once per socket, and
+    its sockets' send buffers hold one frame between them.
+    """
+
+    def __init__(self) -> None:
+        #: By the message's id, with the message itself: kept alive, its id is not reused meanwhile.
+        self._made: dict[int, tuple[Message, Reply]] = {}
+
+    def of(self, message: Message) -> Reply:
+        """:func:`reply_of` the message, made once per message object."""
+        made = self._made.get(id(message))
+        if made is None:
+            made = self._made[id(message)] = (message, reply_of(message))
+        return made[1]
 
 
 def connect_message(

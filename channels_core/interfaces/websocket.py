@@ -43,7 +43,7 @@ from .. import defaults
 from ..backends import BaseBackend
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, MessageTooLarge
-from ..frames import connect_message, disconnect_message, keepalive_message, receive_message, reply_of
+from ..frames import Replies, connect_message, disconnect_message, keepalive_message, receive_message
 from ..messages import Message
 from ..names import handled_channel_of, new_channel_name
 from ..origins import OriginPolicy
@@ -117,8 +117,7 @@ class WebSocketServer:
         self.order_timeout = order_timeout
         self.origins = origins
         self.keepalive = keepalive
-        self.send_buffer = send_buffer
-        self.send_buffer_bytes = send_buffer_bytes
+        self.send_buffer, self.send_buffer_bytes = send_buffer, send_buffer_bytes
         self.receive_rate, self.receive_burst = receive_rate, receive_burst
         self.drain, self.compression = drain or DrainPlan(), compression
         self.inbox = new_channel_name(WEBSOCKET_REPLY_PREFIX)
@@ -317,6 +316,7 @@ class WebSocketServer:
                 loop.call_soon_threadsafe(self._route, batch)
 
     def _route(self, batch: list[tuple[str, Message]]) -> None:
+        replies = Replies()  # a broadcast's copies share one frame
         for channel, message in batch:
             if channel == self.handled_channel:
                 self._handled(message)
@@ -324,7 +324,7 @@ class WebSocketServer:
             socket = self.sockets.get(channel)
             if socket is None:
                 continue  # the socket closed meanwhile
-            if not socket.outgoing.put(reply_of(message)):
+            if not socket.outgoing.put(replies.of(message)):
                 logger.warning(
                     "closing %s: %d replies (%d bytes) wait and the client does not read",
                     channel,
@@ -362,7 +362,7 @@ class WebSocketServer:
             reply = await socket.outgoing.get()
             try:
                 if reply.frame is not None:
-                    await socket.connection.send(reply.frame)
+                    await socket.connection.send(reply.payload, text=reply.is_text)
                 if reply.close is not None:
                     await socket.connection.close(reply.close)
             except ConnectionClosed:
