@@ -14,6 +14,7 @@ import functools
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class RedisCluster:
         primaries: at least 3, as ``redis-cli --cluster create`` demands.
         replicas: replicas of each primary.
         node_timeout_ms: ``cluster-node-timeout``: how long a node may not answer before it is failed over.
+        options: more ``redis-server`` arguments for every node, before this class's own (which win):
+            a configuration file, as the compose file's nodes use, or ``--cluster-announce-hostname``.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class RedisCluster:
         node_timeout_ms: int = 1500,
         server: str = "redis-server",
         cli: str = "redis-cli",
+        options: Sequence[str] = (),
     ) -> None:
         self._own_directory = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="redis-cluster-")) if directory is None else directory
@@ -81,6 +85,7 @@ class RedisCluster:
         self.node_timeout_ms = node_timeout_ms
         self.server = server
         self.cli = cli
+        self.options = list(options)
         self.nodes: list[ClusterNode] = []
 
     @property
@@ -93,7 +98,9 @@ class RedisCluster:
         for _ in range(self.primary_count * (1 + self.replica_count)):
             port = free_port()
             command = [
-                *(self.server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+                self.server,
+                *self.options,
+                *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
                 *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
                 *("--cluster-node-timeout", str(self.node_timeout_ms)),
                 # The bus on a free port of its own: by default it is the port + 10000, which may be taken
