@@ -497,3 +497,133 @@ describe("back/forward cache", () => {
     assert.equal(socket.state, "open");
   });
 });
+
+describe("recovery", () => {
+  const at = (offset, epoch = "e1", group = "liveblog-x") => ({ group, epoch, offset });
+  /** The positions the socket's URL carries in its "since" parameter, or null without one. */
+  const sentSince = (ws = latest()) => {
+    const since = new URL(ws.url).searchParams.get("since");
+    return since === null ? null : JSON.parse(since);
+  };
+  const recovery = (recovered, groups = {}) => JSON.stringify({ recovery: { recovered, groups } });
+
+  test("without positions, the URL has no since and onReconnect says not recovered at open", () => {
+    const calls = [];
+    connect("/ws/x/?a=1", { onReconnect: (result) => calls.push(result) });
+    latest().open();
+    latest().receive(JSON.stringify({ id: 1, position: at(3) }));
+    latest().drop();
+    tick(500);
+    assert.equal(latest().url, "ws://localhost:8000/ws/x/?a=1");
+    latest().open();
+    assert.deepEqual(calls, [{ recovered: false, groups: {} }]);
+  });
+
+  test("seeded positions go in the URL as JSON {group: position}, other parameters kept", () => {
+    const { socket } = connect("/ws/x/?a=1", { positions: [at(7), at(2, "e9", "chat-lobby")] });
+    const url = new URL(latest().url);
+    assert.equal(url.searchParams.get("a"), "1");
+    assert.deepEqual(sentSince(), { "liveblog-x": at(7), "chat-lobby": at(2, "e9", "chat-lobby") });
+    assert.deepEqual(socket.positions, [at(7), at(2, "e9", "chat-lobby")]);
+  });
+
+  test("positions: [] asks for recovery with nothing known yet", () => {
+    connect("/ws/x/", { positions: [] });
+    assert.deepEqual(sentSince(), {});
+  });
+
+  test("the latest position of each group is kept from the messages and sent on reconnection", () => {
+    const { socket, events } = connect("/ws/x/", { positions: [at(1)] });
+    latest().open();
+    for (const offset of [2, 4, 3]) latest().receive(JSON.stringify({ n: offset, position: at(offset) }));
+    latest().receive(JSON.stringify({ n: 1, position: at(1, "e1", "chat-lobby") }));
+    latest().receive(JSON.stringify({ no: "position" }));
+    assert.deepEqual(socket.positions, [at(4), at(1, "e1", "chat-lobby")], "the highest offset per group");
+    assert.equal(events.filter(([kind]) => kind === "message").length, 5, "every message still reaches the page");
+    latest().drop();
+    tick(500);
+    assert.deepEqual(sentSince(), { "liveblog-x": at(4), "chat-lobby": at(1, "e1", "chat-lobby") });
+  });
+
+  test("a message of another epoch replaces the group's position, whatever its offset", () => {
+    const { socket } = connect("/ws/x/", { positions: [at(40)] });
+    latest().open();
+    latest().receive(JSON.stringify({ position: at(1, "e2") }));
+    assert.deepEqual(socket.positions, [at(1, "e2")]);
+  });
+
+  test("malformed positions are ignored, seeded or received", () => {
+    const bad = [null, "x", at(-1), at(1.5), { group: "g", epoch: 3, offset: 1 }, { epoch: "e", offset: 1 }];
+    const { socket } = connect("/ws/x/", { positions: [...bad, at(5)] });
+    latest().open();
+    for (const position of bad) latest().receive(JSON.stringify({ position }));
+    assert.deepEqual(socket.positions, [at(5)]);
+  });
+
+  test("a page that throws on a message does not move past it", () => {
+    const socket = new ChannelsSocket("/ws/x/", {
+      positions: [at(1)],
+      onMessage() {
+        throw new Error("the page failed");
+      },
+    });
+    latest().open();
+    assert.throws(() => latest().receive(JSON.stringify({ position: at(2) })), /the page failed/);
+    assert.deepEqual(socket.positions, [at(1)]);
+  });
+
+  test("the server's recovery frame calls onReconnect, on the first connection too, and is not a message", () => {
+    const { events } = connect("/ws/x/", { positions: [at(1)], onReconnect: (result) => events.push(["reconnect", result]) });
+    latest().open();
+    assert.deepEqual(events, [["open"]], "not at open: the server's answer decides");
+    const groups = { "liveblog-x": { recovered: true, replayed: 2 } };
+    latest().receive(JSON.stringify({ position: at(2) }));
+    latest().receive(JSON.stringify({ position: at(3) }));
+    latest().receive(recovery(true, groups));
+    assert.deepEqual(events.slice(1), [
+      ["message", { position: at(2) }],
+      ["message", { position: at(3) }],
+      ["reconnect", { recovered: true, groups }],
+    ]);
+    latest().drop();
+    tick(500);
+    latest().open();
+    latest().receive(recovery(false, {}));
+    assert.deepEqual(events.at(-1), ["reconnect", { recovered: false, groups: {} }]);
+    assert.equal(events.filter(([kind]) => kind === "reconnect").length, 2);
+  });
+
+  test("only recovered: true counts as recovered", () => {
+    const results = [];
+    connect("/ws/x/", { positions: [], onReconnect: (result) => results.push(result.recovered) });
+    latest().open();
+    for (const value of ['"yes"', "1", "null", "true"]) latest().receive(`{"recovery": {"recovered": ${value}}}`);
+    assert.deepEqual(results, [false, false, false, true]);
+  });
+
+  test("a group not recovered comes with its current position, which the next connection sends", () => {
+    const { socket } = connect("/ws/x/", { positions: [at(9, "old")] });
+    latest().open();
+    latest().receive(recovery(false, { "liveblog-x": { recovered: false, replayed: 0, position: at(4, "new") } }));
+    assert.deepEqual(socket.positions, [at(4, "new")]);
+    latest().drop();
+    tick(500);
+    assert.deepEqual(sentSince(), { "liveblog-x": at(4, "new") });
+  });
+
+  test("without positions, a recovery frame is an ordinary message", () => {
+    const { events } = connect("/ws/x/");
+    latest().open();
+    latest().receive(recovery(true));
+    assert.deepEqual(events.at(-1), ["message", { recovery: { recovered: true, groups: {} } }]);
+  });
+
+  test("a page restored from the back/forward cache sends its positions again", () => {
+    connect("/ws/x/", { positions: [at(1)] });
+    latest().open();
+    latest().receive(JSON.stringify({ position: at(6) }));
+    pageEvent("pagehide", true);
+    pageEvent("pageshow", true);
+    assert.deepEqual(sentSince(), { "liveblog-x": at(6) });
+  });
+});

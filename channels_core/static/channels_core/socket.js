@@ -4,7 +4,8 @@
  *   <script src="{% static 'channels_core/socket.js' %}"></script>
  *   const socket = new ChannelsSocket("{% websocket_url 'chat/lobby/' %}", {
  *     onMessage(data) { ... },        // parsed JSON, else the text, or an ArrayBuffer
- *     onReconnect() { ... },          // back after a drop: fetch what was missed
+ *     onReconnect({ recovered }) { ... },  // back after a drop: fetch what was missed, unless recovered
+ *     positions: [position],          // optional: recover missed messages of groups with history
  *   });
  *   socket.send({text: "hello"});     // JSON; queued while the socket is not open
  *
@@ -19,6 +20,17 @@
  *   the server sees its visitor leave at once; opens a new one when the page is
  *   shown again from that cache ("pageshow" with event.persisted), and onReconnect
  *   runs as after any reconnection.
+ * - Recovers what a drop made it miss, with the server's help, when the page asks for it
+ *   (options.positions, an array: the positions rendered into the page, or []). It keeps
+ *   the latest "position" ({group, epoch, offset}) that messages of each group carried
+ *   and sends them all in the socket URL's "since" parameter on every connection, as
+ *   JSON {group: position}. The server adds the socket to its groups from there and
+ *   answers with one frame, {"recovery": {"recovered": bool, "groups": {...}}}, that
+ *   is not passed to onMessage: onReconnect gets it instead, for every connection (the
+ *   first included, as the page's rendered data may be behind too). When recovered is
+ *   true, every message missed has been replayed in order, before the frame; when
+ *   false, the page must fetch its data again. Without options.positions, onReconnect
+ *   runs when a re-connection opens, with {recovered: false, groups: {}}.
  * - Publishes its state ("connecting", "open", "closed") as data-socket-state on
  *   <body> (or on options.stateElement) for CSS and end-to-end tests, and as text
  *   in any element marked data-socket-indicator. The page sets aria-live on it.
@@ -42,8 +54,30 @@
     // Close codes after which the page must not reconnect: a code, or an inclusive [low, high] range.
     finalCodes: [1008, [4000, 4999]],
     labels: { connecting: "connecting…", open: "live", closed: "offline" },
+    // Positions to recover from ([] for none yet), or null: no recovery (see above).
+    positions: null,
     debug: false,
   };
+
+  /** The socket URL's query parameter that carries the positions, as JSON {group: position}. */
+  const SINCE_PARAMETER = "since";
+  /** The key of the server's one frame that answers the positions. */
+  const RECOVERY_KEY = "recovery";
+
+  /** Whether value is a position as messages carry it: {group, epoch, offset}. */
+  function isPosition(value) {
+    return (
+      isObject(value) &&
+      typeof value.group === "string" &&
+      typeof value.epoch === "string" &&
+      Number.isSafeInteger(value.offset) &&
+      value.offset >= 0
+    );
+  }
+
+  function isObject(value) {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  }
 
   /** Resolve a path such as "/ws/chat/" against the page, with ws: or wss: to match http: or https:. */
   function resolveUrl(url) {
@@ -68,6 +102,9 @@
       this._listening = false; // to the page's pagehide and pageshow
       this._retryTimer = null;
       this._stableTimer = null;
+      this._recovering = Array.isArray(this.options.positions);
+      this._positions = new Map(); // group -> the latest position seen in it
+      for (const position of this.options.positions || []) this._track(position);
       this._onPageHide = () => this._suspend();
       this._onPageShow = () => this._resume();
       this._listenToPage(true);
@@ -103,6 +140,11 @@
       this._setState("closed");
     }
 
+    /** The latest position of each group, as the next connection will send them (copies). */
+    get positions() {
+      return Array.from(this._positions.values(), (position) => ({ ...position }));
+    }
+
     /** True if the server's close code means "do not reconnect". */
     isFinalCode(code) {
       return this.options.finalCodes.some((entry) =>
@@ -113,10 +155,11 @@
     _connect() {
       this._retryTimer = null;
       this._setState("connecting");
-      this._log("connecting to", this.url);
+      const url = this._connectUrl();
+      this._log("connecting to", url);
       let ws;
       try {
-        ws = new WebSocket(this.url, this.options.protocols);
+        ws = new WebSocket(url, this.options.protocols);
       } catch (error) {
         // A malformed URL or a forbidden port: retrying would fail the same way.
         this._log("cannot connect:", error);
@@ -150,7 +193,47 @@
       this._queue = [];
       for (const text of queued) this._ws.send(text);
       this.options.onOpen(event);
-      if (isReconnection) this.options.onReconnect();
+      // With recovery, the server's answer calls onReconnect (see _handleRecovery).
+      if (isReconnection && !this._recovering) this.options.onReconnect({ recovered: false, groups: {} });
+    }
+
+    /** This client's URL, with the positions to recover from when recovery is on. */
+    _connectUrl() {
+      if (!this._recovering) return this.url;
+      const url = new URL(this.url);
+      const since = Object.fromEntries(this._positions);
+      url.searchParams.set(SINCE_PARAMETER, JSON.stringify(since));
+      return url.href;
+    }
+
+    /**
+     * Keep position if it is the group's latest: a higher offset in the same epoch, or
+     * another epoch (the server's history started again, and only its epoch counts now).
+     */
+    _track(position) {
+      if (!isPosition(position)) {
+        this._log("not a position; ignored", position);
+        return;
+      }
+      const known = this._positions.get(position.group);
+      if (known && known.epoch === position.epoch && known.offset >= position.offset) return;
+      const { group, epoch, offset } = position;
+      this._positions.set(group, { group, epoch, offset });
+    }
+
+    /**
+     * The server's answer to the positions sent: every missed message came before it
+     * (recovered), or the page must fetch its data again. A group it could not recover
+     * comes with the group's current position, kept so the next connection starts there.
+     */
+    _handleRecovery(recovery) {
+      const groups = isObject(recovery.groups) ? recovery.groups : {};
+      for (const outcome of Object.values(groups)) {
+        if (isObject(outcome) && outcome.position !== undefined) this._track(outcome.position);
+      }
+      const recovered = recovery.recovered === true;
+      this._log(recovered ? "recovered" : "not recovered", groups);
+      this.options.onReconnect({ recovered, groups });
     }
 
     _handleMessage(event) {
@@ -162,7 +245,13 @@
           // Not JSON: the page gets the text as it came.
         }
       }
+      if (this._recovering && isObject(data) && isObject(data[RECOVERY_KEY])) {
+        this._handleRecovery(data[RECOVERY_KEY]);
+        return;
+      }
       this.options.onMessage(data, event);
+      // Kept once the page has handled the message: a page that threw on it gets it again.
+      if (isObject(data) && data.position !== undefined) this._track(data.position);
     }
 
     _handleClose(event) {
@@ -256,6 +345,8 @@
   }
 
   ChannelsSocket.DEFAULTS = DEFAULTS;
+  ChannelsSocket.SINCE_PARAMETER = SINCE_PARAMETER;
+  ChannelsSocket.RECOVERY_KEY = RECOVERY_KEY;
   root.ChannelsSocket = ChannelsSocket;
   if (typeof module !== "undefined" && module.exports) module.exports = { ChannelsSocket };
 })(typeof globalThis !== "undefined" ? globalThis : this);
