@@ -26,7 +26,9 @@ from ..names import inbox_of
 from . import redis_lua
 from .base import BaseBackend, Entry, GroupSendResult
 from .hashring import HashRing
+from .history import Position, Recovery
 from .redis_entries import live_entries, send_batches, snapshots_named, written_out
+from .redis_history import RedisHistory
 from .redis_shard import Shard
 
 __all__ = ["RedisBackend"]
@@ -80,6 +82,7 @@ class RedisBackend(BaseBackend):
         for glob, expiry in self.expiry_rules:
             self._rule_args += [redis_lua.lua_pattern(glob), _ms(expiry)]
         self._rotation = itertools.count()
+        self._history = RedisHistory(self)
 
     def _queue_key(self, queue: str) -> str:
         return f"{self.prefix}q:{queue}"
@@ -203,18 +206,27 @@ class RedisBackend(BaseBackend):
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
         """One script per shard, whatever the number of members."""
         result = GroupSendResult()
-        args = [
-            f"{self.prefix}m:{group}:",
-            f"{self.prefix}c:{group}:",
-            f"{self.prefix}s:",
-            f"{self.prefix}q:",
-            payload,
-            *self._rule_args,
-        ]
+        args = [payload, *self._group_send_settings(group)]
         for shard in self.shards:
             delivered, skipped = shard.run("GROUP_SEND", [f"{self.prefix}g:{group}"], args)
             result.add(GroupSendResult(delivered, skipped))
         return result
+
+    def _group_send_settings(self, group: str) -> list[Any]:
+        """The arguments of ``GROUP_SEND`` after the payload: where the group's keys are, the queues' rules."""
+        prefix = self.prefix
+        return [f"{prefix}m:{group}:", f"{prefix}c:{group}:", f"{prefix}s:", f"{prefix}q:", *self._rule_args]
+
+    # Group history (redis_history.py): one script per operation on one Redis, a lock in the group's home on shards.
+
+    def _group_position(self, group: str, size: int) -> Position:
+        return self._history.position(group)
+
+    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
+        return self._history.send(group, payload, size)
+
+    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
+        return self._history.add_since(group, channel, since, size)
 
     def flush(self) -> None:
         for shard in self.shards:

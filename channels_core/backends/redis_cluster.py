@@ -59,7 +59,9 @@ from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from .base import BaseBackend, Entry, GroupSendResult
+from .history import Position, Recovery
 from .redis import SHARD_POLL_SLICE
+from .redis_cluster_history import ClusterHistory
 from .redis_cluster_keys import ClusterKeys
 from .redis_cluster_slots import SlotRouter, slot_of
 from .redis_entries import live_entries, send_batches, snapshots_named, written_out
@@ -88,6 +90,7 @@ class RedisClusterBackend(BaseBackend):
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
         self._group_expiry_ms = _ms(self.group_expiry)
         self._rotation = itertools.count()
+        self._history = ClusterHistory(self)
 
     # Messages.
 
@@ -227,14 +230,18 @@ class RedisClusterBackend(BaseBackend):
         return found
 
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
-        """The group's index, then one script per queue holding members, pipelined per node.
+        """The group's index, then :meth:`_deliver`."""
+        return self._deliver(group, self._group_queues(group), payload)
+
+    def _deliver(self, group: str, queues: Sequence[str], payload: bytes) -> GroupSendResult:
+        """One script per queue holding members, pipelined per node.
 
         Raises:
             BackendUnavailable: a node holding members could not be reached; the
                 members on the other nodes got the message.
         """
         calls: list[Call] = []
-        for queue in self._group_queues(group):
+        for queue in queues:
             key = self.keys.queue(queue)
             keys = [key, self.keys.members(group, queue), self.keys.current(group, queue)]
             args = [self.keys.snapshots(queue), payload, self.capacity_for(queue), _ms(self.expiry_for(queue))]
@@ -252,6 +259,17 @@ class RedisClusterBackend(BaseBackend):
                 f"({failures[0]}); delivered to {result.delivered} member(s) elsewhere"
             )
         return result
+
+    # Group history (redis_cluster_history.py): a lock in the group's slot makes its operations take turns.
+
+    def _group_position(self, group: str, size: int) -> Position:
+        return self._history.position(group)
+
+    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
+        return self._history.send(group, payload, size)
+
+    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
+        return self._history.add_since(group, channel, since, size)
 
     # Scripts, one slot each.
 

@@ -17,6 +17,11 @@ backend's prefix ``P``:
     the group's index: the queues that hold its members (scored by their
     latest expiry). A group send reads it, then runs one script per queue,
     pipelined per node.
+``Ph:{<group>}``, ``Phl:{<group>}``, ``Phlock:{<group>}``
+    a group's history (``GROUP_HISTORY``): its epoch and offset, its kept
+    messages and its lock (``redis_history_lua.py``), in the group's slot
+    next to its index, so that one script takes the lock, numbers a
+    message and reads the queues to deliver it to.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ class ClusterKeys:
 
     def group(self, group: str) -> str:
         return f"{self.prefix}g:{{{group}}}"
+
+    def history(self, group: str) -> list[str]:
+        """The keys of ``group``'s history: its epoch and offset, its kept messages, its lock."""
+        return [f"{self.prefix}h:{{{group}}}", f"{self.prefix}hl:{{{group}}}", f"{self.prefix}hlock:{{{group}}}"]
 
     def pattern(self) -> str:
         """A ``SCAN MATCH`` pattern for every key of the backend."""

@@ -91,16 +91,30 @@ return stored
 """
 )
 
+_MEMBERSHIP = """
+-- Add or refresh a member of a group in its queue's members; a new member
+-- deletes the queue's current snapshot id. Returns the member's deadline (ms).
+local function add_member(members_key, current_key, channel, expiry)
+  local deadline = now_ms() + expiry
+  if redis.call('ZADD', members_key, deadline, channel) == 1 then redis.call('DEL', current_key) end
+  redis.call('PEXPIRE', members_key, expiry)
+  return deadline
+end
+
+-- Note in a group's index that a queue holds members until `deadline` at least.
+local function index_queue(group_key, queue, deadline, expiry)
+  redis.call('ZADD', group_key, 'GT', deadline, queue)
+  redis.call('PEXPIRE', group_key, expiry)
+end
+"""
+
 #: KEYS: group, members, joined members. ARGV: channel, queue, group expiry ms.
 GROUP_ADD = (
     _COMMON
+    + _MEMBERSHIP
     + """
 local expiry = tonumber(ARGV[3])
-local deadline = now_ms() + expiry
-if redis.call('ZADD', KEYS[2], deadline, ARGV[1]) == 1 then redis.call('DEL', KEYS[3]) end
-redis.call('PEXPIRE', KEYS[2], expiry)
-redis.call('ZADD', KEYS[1], 'GT', deadline, ARGV[2])
-redis.call('PEXPIRE', KEYS[1], expiry)
+index_queue(KEYS[1], ARGV[2], add_member(KEYS[2], KEYS[3], ARGV[1], expiry), expiry)
 return 1
 """
 )
@@ -169,18 +183,7 @@ local function send_to_members(queue_key, members_key, current_key, snapshot_pre
 end
 """
 
-#: KEYS: group. ARGV: members key prefix, current snapshot key prefix, snapshot
-#: key prefix, queue key prefix, payload, default capacity, default expiry ms,
-#: the number of capacity rules, then the capacity rules and the expiry rules
-#: as (Lua pattern, value) pairs in look-up order. Returns {delivered, skipped}.
-#: Each queue gets one entry naming the snapshot of its members.
-GROUP_SEND = (
-    _COMMON
-    + _MEMBERS
-    + _TO_MEMBERS
-    + """
-local expiry_rules = 9 + 2 * tonumber(ARGV[8])
-
+_TO_GROUP = """
 -- A queue's capacity or expiry: the value of the first rule in ARGV[first..last) that matches, or the default.
 local function setting_of(queue, first, last, default)
   for i = first, last - 1, 2 do
@@ -189,18 +192,43 @@ local function setting_of(queue, first, last, default)
   return tonumber(default)
 end
 
-local now = now_ms()
-local default_expiry = tonumber(ARGV[7])
-local default_stamp = stamp(now, default_expiry)
-local delivered, skipped = 0, 0
-for _, queue in ipairs(group_queues(KEYS[1], now)) do
-  local capacity = setting_of(queue, 9, expiry_rules, ARGV[6])
-  local expiry = setting_of(queue, expiry_rules, #ARGV + 1, default_expiry)
-  local entry_stamp = expiry == default_expiry and default_stamp or stamp(now, expiry)
-  local reached, missed = send_to_members(
-    ARGV[4] .. queue, ARGV[1] .. queue, ARGV[2] .. queue, ARGV[3], entry_stamp, ARGV[5], capacity, expiry, now)
-  delivered, skipped = delivered + reached, skipped + missed
+-- Deliver `payload` to every live member of the group whose index is `group_key`: one entry
+-- per queue, naming the snapshot of its members. ARGV[at..] hold the group's settings: members
+-- key prefix, current snapshot key prefix, snapshot key prefix, queue key prefix, default
+-- capacity, default expiry ms, the number of capacity rules, then the capacity rules and the
+-- expiry rules as (Lua pattern, value) pairs in look-up order, to the end of ARGV.
+-- Returns how many members it reached and how many it skipped.
+local function send_to_group(group_key, at, payload)
+  local now = now_ms()
+  local capacity_rules = at + 7
+  local expiry_rules = capacity_rules + 2 * tonumber(ARGV[at + 6])
+  local default_expiry = tonumber(ARGV[at + 5])
+  local default_stamp = stamp(now, default_expiry)
+  local delivered, skipped = 0, 0
+  for _, queue in ipairs(group_queues(group_key, now)) do
+    local capacity = setting_of(queue, capacity_rules, expiry_rules, ARGV[at + 4])
+    local expiry = setting_of(queue, expiry_rules, #ARGV + 1, default_expiry)
+    local entry_stamp = expiry == default_expiry and default_stamp or stamp(now, expiry)
+    local reached, missed = send_to_members(ARGV[at + 3] .. queue, ARGV[at] .. queue, ARGV[at + 1] .. queue,
+      ARGV[at + 2], entry_stamp, payload, capacity, expiry, now)
+    delivered, skipped = delivered + reached, skipped + missed
+  end
+  return delivered, skipped
 end
+"""
+
+#: KEYS: group. ARGV: payload, then the group's settings (see ``send_to_group``): members
+#: key prefix, current snapshot key prefix, snapshot key prefix, queue key prefix, default
+#: capacity, default expiry ms, the number of capacity rules, then the capacity rules and the
+#: expiry rules as (Lua pattern, value) pairs in look-up order. Returns {delivered, skipped}.
+#: Each queue gets one entry naming the snapshot of its members.
+GROUP_SEND = (
+    _COMMON
+    + _MEMBERS
+    + _TO_MEMBERS
+    + _TO_GROUP
+    + """
+local delivered, skipped = send_to_group(KEYS[1], 2, ARGV[1])
 return {delivered, skipped}
 """
 )
@@ -212,12 +240,9 @@ return {delivered, skipped}
 #: channel, group expiry ms. Returns the member's new deadline (ms), for the group's index.
 MEMBER_ADD = (
     _COMMON
+    + _MEMBERSHIP
     + """
-local expiry = tonumber(ARGV[2])
-local deadline = now_ms() + expiry
-if redis.call('ZADD', KEYS[1], deadline, ARGV[1]) == 1 then redis.call('DEL', KEYS[2]) end
-redis.call('PEXPIRE', KEYS[1], expiry)
-return deadline
+return add_member(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
 """
 )
 

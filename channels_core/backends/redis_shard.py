@@ -23,7 +23,7 @@ from redis.retry import Retry
 
 from .. import defaults
 from ..exceptions import BackendUnavailable
-from . import redis_lua
+from . import redis_history_lua, redis_lua
 from .redis_pool import ConnectionPool
 from .redis_sentinel import SentinelConnection, SentinelURL, is_sentinel_url
 
@@ -42,11 +42,14 @@ POOL_SIZE = defaults.REDIS_POOL_SIZE
 REFUSALS = frozenset(
     {"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "OOM", "BUSY", "MISCONF", "NOREPLICAS"}
 )
-_SCRIPTS = (
-    *("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND"),
-    # The Redis Cluster backend's, each touching one slot (channels_core.backends.redis_cluster).
-    *("MEMBER_ADD", "MEMBER_DISCARD", "QUEUE_MEMBERS", "GROUP_QUEUES", "QUEUE_GROUP_SEND"),
-)
+_SCRIPTS = {
+    name: getattr(redis_lua, name)
+    for name in (
+        *("SEND", "GROUP_ADD", "GROUP_DISCARD", "GROUP_CHANNELS", "GROUP_SEND"),
+        # The Redis Cluster backend's, each touching one slot (channels_core.backends.redis_cluster).
+        *("MEMBER_ADD", "MEMBER_DISCARD", "QUEUE_MEMBERS", "GROUP_QUEUES", "QUEUE_GROUP_SEND"),
+    )
+} | {name: getattr(redis_history_lua, name) for name in redis_history_lua.__all__ if name != "POSITION_LUA"}
 
 
 class NotSent(BackendUnavailable):
@@ -83,7 +86,7 @@ class Shard:
         # that only blocked receives hold frees a connection in time.
         pool_timeout = float(config.get("POOL_TIMEOUT", self.socket_timeout))
         self.pool = ConnectionPool(functools.partial(connection_class, **options), size, pool_timeout, url)
-        self.scripts = {name: getattr(redis_lua, name) for name in _SCRIPTS}
+        self.scripts: dict[str, str] = _SCRIPTS
         self.shas = {name: _sha1(source) for name, source in self.scripts.items()}
         self._clock_offset_ms = 0.0
         self._clock_read_at = -CLOCK_CHECK_EVERY

@@ -1,8 +1,7 @@
 """The group-history contract (``GROUP_HISTORY``): positions, replay after ``since``, and its limits.
 
 Run over every backend of ``conftest.py`` beside this file, like
-``test_contract.py``. The Redis backends keep no history yet: their cases
-are skipped by one fixture, :func:`history_backends_only`.
+``test_contract.py``.
 """
 
 from __future__ import annotations
@@ -24,12 +23,6 @@ from .test_contract import drain, drain_inbox
 
 #: Groups whose name starts with ``live-`` keep 5 messages; ``live-exact`` keeps 2 (exact names win over globs).
 HISTORY = {"live-*": 5, "live-exact": 2, "race-*": 10_000}
-
-
-@pytest.fixture(autouse=True)
-def history_backends_only(backend_kind: str) -> None:
-    if backend_kind.startswith("redis"):
-        pytest.skip("group history on Redis: next part")
 
 
 @pytest.fixture
