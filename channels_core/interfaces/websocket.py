@@ -54,6 +54,7 @@ from ..protocol import (
     WEBSOCKET_RECEIVE,
     WEBSOCKET_REPLY_PREFIX,
 )
+from ..servers import announce_server
 from .drain import DrainPlan, drain
 from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
@@ -73,7 +74,6 @@ from .sockets import (
 __all__ = ["WebSocketServer"]
 
 logger = logging.getLogger("channels_core.websocket")
-
 
 #: Seconds a shutting-down server still waits for sockets' messages to be reported handled.
 SHUTDOWN_ORDER_GRACE = 2.0
@@ -151,7 +151,7 @@ class WebSocketServer:
             ping_interval=defaults.WS_PING_INTERVAL,  # dead peers are found by ping/pong
             ping_timeout=defaults.WS_PING_INTERVAL,
         ) as server:
-            keepalive = asyncio.create_task(self._keepalives.run())
+            keepalive = asyncio.gather(self._keepalives.run(), announce_server(self))  # the sockets' and its own
             if ready is not None:
                 ready()
             await stop.wait()
