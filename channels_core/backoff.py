@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import defaults
+from . import defaults, metrics
 
 __all__ = ["Backoff"]
 
@@ -79,6 +79,7 @@ class Backoff:
     def failed(self, error: Exception) -> None:
         """Log the failure (at ERROR if it starts an outage, else at DEBUG) and pause before the caller tries again."""
         if self._outage.begin():
+            metrics.backend_outage(self.logger.name)
             self.logger.error(
                 "backend unavailable, retrying with back-off (at most %g s apart) until it returns: %s",
                 defaults.RETRY_BACKOFF_MAX,
@@ -94,6 +95,7 @@ class Backoff:
         self.delay = defaults.RETRY_BACKOFF_MIN
         down_for = self._outage.end()
         if down_for is not None:
+            metrics.backend_recovery(self.logger.name)
             self.logger.warning("backend reachable again after %.1f s unavailable", down_for)
 
 

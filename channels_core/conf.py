@@ -19,6 +19,9 @@ __all__ = [
     "http_timeout",
     "keepalive_interval",
     "max_request_body",
+    "metrics_enabled",
+    "metrics_path",
+    "metrics_token",
     "order_timeout",
     "retry_after",
     "session_age",
@@ -52,6 +55,24 @@ def retry_after() -> int:
 def max_request_body() -> int:
     """Bytes of request body the adapter accepts before it answers 413 (``CHANNELS_MAX_REQUEST_BODY``)."""
     return int(_setting("CHANNELS_MAX_REQUEST_BODY", defaults.MAX_REQUEST_BODY))
+
+
+# Metrics.
+
+
+def metrics_enabled() -> bool:
+    """Whether processes count their metrics (``CHANNELS_METRICS``, default on)."""
+    return bool(_setting("CHANNELS_METRICS", defaults.METRICS))
+
+
+def metrics_path() -> str:
+    """The path where the WSGI adapter answers with its metrics (``CHANNELS_METRICS_PATH``, default ``/metrics``)."""
+    return str(_setting("CHANNELS_METRICS_PATH", defaults.METRICS_PATH))
+
+
+def metrics_token() -> str:
+    """The bearer token that opens the WSGI adapter's ``/metrics`` (``CHANNELS_METRICS_TOKEN``; empty: closed)."""
+    return str(_setting("CHANNELS_METRICS_TOKEN", "") or "")
 
 
 # WebSockets: the WebSocket server.

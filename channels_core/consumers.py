@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler
 
+from . import metrics
 from .backends import BaseBackend, get_backend
 from .context import current_alias
 from .decorators import consumer
@@ -122,7 +123,11 @@ def _may_start(request: Message, start_channel: str | None, deadline: float | No
     """
     what = f"{request.get('method')} {request.get('path')}"
     if deadline is not None and (late := time.time() - deadline) > 0:
-        logger.warning("%s dropped, not started: its deadline passed %.1f s ago", what, late)
+        metrics.dropped(
+            metrics.DEADLINE,
+            REQUEST_CHANNEL,
+            detail=f"{what} dropped, not started: its deadline passed {late:.1f} s ago",
+        )
         return False
     if start_channel is None:
         return True
@@ -132,11 +137,8 @@ def _may_start(request: Message, start_channel: str | None, deadline: float | No
         logger.warning("%s dropped, not started: could not take its start ticket: %s", what, error)
         return False
     if ticket is None:
-        logger.warning(
-            "%s dropped, not started: its start ticket on %s is gone (the interface server answered without it)",
-            what,
-            start_channel,
-        )
+        gone = f"its start ticket on {start_channel} is gone (the interface server answered without it)"
+        metrics.dropped(metrics.DEADLINE, REQUEST_CHANNEL, detail=f"{what} dropped, not started: {gone}")
         return False
     return True
 

@@ -15,6 +15,8 @@ __all__ = [
     "MAX_MESSAGE_SIZE",
     "MAX_NAME_LENGTH",
     "MAX_REQUEST_BODY",
+    "METRICS",
+    "METRICS_PATH",
     "RECEIVE_TIMEOUT",
     "REDIS_CONNECT_TIMEOUT",
     "REDIS_POOL_SIZE",
@@ -56,6 +58,10 @@ SESSION_AGE = 3600
 RETRY_AFTER = 5
 #: Bytes of request body the WSGI adapter accepts before it answers 413 (``CHANNELS_MAX_REQUEST_BODY``).
 MAX_REQUEST_BODY = 64 * 1024 * 1024
+#: Whether processes count their metrics for Prometheus (``CHANNELS_METRICS``).
+METRICS = True
+#: Where the WSGI adapter answers with its metrics, given the token (``CHANNELS_METRICS_TOKEN``).
+METRICS_PATH = "/metrics"
 #: Replies that may wait for one WebSocket client before its socket is closed (``CHANNELS_WS_SEND_BUFFER``).
 WS_SEND_BUFFER = 256
 #: Bytes of replies that may wait for one WebSocket client (``CHANNELS_WS_SEND_BUFFER_BYTES``).

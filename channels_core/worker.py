@@ -26,11 +26,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 from django.db import close_old_connections
 
-from . import defaults
+from . import defaults, metrics
 from .backends import BaseBackend
 from .backoff import Backoff
 from .context import handling_message
@@ -179,11 +180,14 @@ class Worker:
             self._unmatched(channel, message)
             return
         binding, extra = found
+        started = time.perf_counter()
         try:
             binding.function(**{**message, **extra})
         except Exception:
             logger.exception("consumer %s failed on channel %r", binding.name, channel)
+            metrics.dropped(metrics.CONSUMER_ERROR, channel, log=False)  # logged above, with its traceback
         finally:
+            metrics.consumer_ran(channel, time.perf_counter() - started)
             # As after a request: drop database connections that broke or are too old,
             # so the next message starts with a good one.
             close_old_connections()
@@ -214,6 +218,7 @@ class Worker:
                 self._unmatched_seen.add(key)
         if first:
             logger.warning("no consumer for a message on %r with path %r; dropped", channel, path)
+        metrics.dropped(metrics.NO_CONSUMER, channel, log=False)  # logged above, once per channel and path
         send_channel = message.get("send_channel")
         if channel == WEBSOCKET_CONNECT and isinstance(send_channel, str):
             try:

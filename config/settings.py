@@ -133,6 +133,10 @@ CHANNELS_WS_RECEIVE_BURST = int(os.environ.get("CHANNELS_WS_RECEIVE_BURST", "200
 CHANNELS_SESSION_AGE = float(os.environ.get("CHANNELS_SESSION_AGE", "3600"))  # a socket's channel session
 CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
 CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
+# Metrics for Prometheus (docs/howto/monitor.rst): counted unless CHANNELS_METRICS=0; gunicorn answers
+# /metrics only to "Authorization: Bearer <CHANNELS_METRICS_TOKEN>" (no token: 404 for everybody).
+CHANNELS_METRICS = env_flag("CHANNELS_METRICS", True)
+CHANNELS_METRICS_TOKEN = os.environ.get("CHANNELS_METRICS_TOKEN", "")
 
 # The channel backend: in-memory unless the environment names a shared one.
 _redis_urls = env_list("REDIS_URL", "")

@@ -8,8 +8,8 @@ the interface server reading the inbox hands a copy to each. Capacity counts
 the entries waiting in a queue.
 
 :class:`BaseBackend` does what every backend shares (names, encoding,
-capacity look-up, logging, expanding entries) and leaves storage to a few small methods: :meth:`~BaseBackend._push`,
-:meth:`~BaseBackend._pop` and the group-membership methods;
+capacity look-up, counting for :mod:`~channels_core.metrics`, expanding entries) and leaves storage to a few
+small methods: :meth:`~BaseBackend._push`, :meth:`~BaseBackend._pop` and the group-membership methods;
 :meth:`~BaseBackend._push_many` and :meth:`~BaseBackend._group_send` may be
 overridden to batch. Groups with a history (``GROUP_HISTORY``) need three more,
 those of :class:`~channels_core.backends.history.GroupHistoryHooks`.
@@ -23,12 +23,11 @@ other sends).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import defaults
+from .. import defaults, metrics
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
@@ -36,8 +35,6 @@ from .config import capacities_of, expiries_of, group_expiry_of, history_expiry_
 from .history import GroupHistoryHooks, Position, Recovery, position_reserve, refuse_position_key
 
 __all__ = ["BaseBackend", "Entry", "GroupSendResult", "PreparedMessage", "Recovery", "group_by_queue"]
-
-logger = logging.getLogger("channels_core.backends")
 
 #: What a queue holds: the channels an encoded message is for, and the message.
 Entry = tuple[Sequence[str], bytes]
@@ -108,7 +105,9 @@ class BaseBackend(GroupHistoryHooks):
         """
         prepared = self.prepare(channel, message)
         if not self._push(prepared.queue, [channel], prepared.payload, prepared.capacity):
+            metrics.channel_full(channel)
             raise prepared.full()
+        metrics.sends([channel], [None])
 
     def send_many(self, messages: Sequence[tuple[str, Message]]) -> list[ChannelsError | None]:
         """Send several messages, each as :meth:`send` would, in as few round trips as the backend can.
@@ -163,10 +162,12 @@ class BaseBackend(GroupHistoryHooks):
         results = self._push_many(
             [(message.queue, [message.channel], message.payload, message.capacity) for message in messages]
         )
-        return [
+        outcomes = [
             message.full() if result is False else result if isinstance(result, ChannelsError) else None
             for message, result in zip(messages, results, strict=True)
         ]
+        metrics.sends([message.channel for message in messages], outcomes)
+        return outcomes
 
     def receive(self, channels: Sequence[str], timeout: float | None = 0) -> tuple[str, Message] | None:
         """Take the oldest unexpired message from the first of ``channels`` that has one.
@@ -204,10 +205,12 @@ class BaseBackend(GroupHistoryHooks):
                     f"cannot receive() on response channel {name!r}: an interface server "
                     "reads response channels through their inbox with receive_inbox()"
                 )
-        return [
+        received = [
             (channels_of_entry[0], decode_message(payload))
             for channels_of_entry, payload in self._pop(list(channels), _seconds(timeout), limit)
         ]
+        metrics.received(channel for channel, _ in received)
+        return received
 
     def receive_inbox(self, inbox: str, timeout: float | None = 0, limit: int = 100) -> list[tuple[str, Message]]:
         """Take what waits in a response inbox: every message for every channel below it.
@@ -231,6 +234,7 @@ class BaseBackend(GroupHistoryHooks):
         for channels, payload in self._pop([inbox], _seconds(timeout), limit):
             message = decode_message(payload)
             received += [(channel, message) for channel in channels]
+        metrics.received(channel for channel, _ in received)
         return received
 
     def group_add(self, group: str, channel: str, since: object = None) -> Recovery | None:
@@ -285,13 +289,7 @@ class BaseBackend(GroupHistoryHooks):
             result = self._group_send_history(group, payload, history_size)
         else:
             result = self._group_send(group, encode_message(f"group {group}", message))
-        if result.skipped:
-            logger.warning(
-                "group %r: skipped %d member(s) whose channel was full, delivered to %d",
-                group,
-                result.skipped,
-                result.delivered,
-            )
+        metrics.group_sent(group, result.delivered, result.skipped)  # logs the members skipped
         return result
 
     def flush(self) -> None:

@@ -39,13 +39,14 @@ from __future__ import annotations
 import contextlib
 import select
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .. import defaults
+from .. import defaults, metrics
 from ..exceptions import BackendUnavailable
 from ..models import GroupMember, QueuedMessage
 from ..names import inbox_of
@@ -66,13 +67,15 @@ _CLAIM = (
     "DELETE FROM {table} WHERE id IN ("
     " SELECT id FROM {table} WHERE queue IN ({queues}) AND expires > %s"
     " ORDER BY id LIMIT %s{lock}"
-    ") RETURNING id, queue, channels, payload"
+    ") RETURNING id, queue, channels, payload, expires"
 )
 _ROW_LOCKS = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
 
 # Expired rows; rows another sweep (or a claim) has locked are left to it, so
 # two processes sweeping at once never wait for, or deadlock with, each other.
 _SWEEP = "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires <= %s{lock})"
+#: The messages swept are dropped: their queues and channels are returned to be counted.
+_RETURNING_DROPPED = " RETURNING queue, channels"
 
 # Insert unless the queue holds `capacity` live entries (counting at most that
 # many rows keeps a send cheap however long the queue).
@@ -146,9 +149,15 @@ class DatabaseBackend(BaseBackend):
             return
         self._next_sweep = now + SWEEP_INTERVAL
         with connection.cursor() as cursor:
-            for model in (QueuedMessage, GroupMember):
+            for model, returning in ((QueuedMessage, _RETURNING_DROPPED), (GroupMember, "")):
                 table = connection.ops.quote_name(model._meta.db_table)
-                cursor.execute(_SWEEP.format(table=table, lock=_ROW_LOCKS[self._vendor]), [now])
+                cursor.execute(_SWEEP.format(table=table, lock=_ROW_LOCKS[self._vendor]) + returning, [now])
+                if returning:
+                    expired: Counter[str] = Counter()
+                    for queue, channels in cursor.fetchall():
+                        expired[queue] += len(channels.split(SEPARATOR))
+                    for queue, count in expired.items():
+                        metrics.dropped(metrics.EXPIRED, queue, count)
         sweep_histories(self.database, now)
 
     def _push(self, queue: str, channels: Sequence[str], payload: bytes, capacity: int) -> bool:
@@ -209,12 +218,20 @@ class DatabaseBackend(BaseBackend):
             while True:
                 rows = self._claim(connection, sql, [*queues, time.time(), limit])
                 if rows:
-                    return [(channels.split(SEPARATOR), payload.encode()) for _, _, channels, payload in rows]
+                    self._count_waits(rows)
+                    return [(channels.split(SEPARATOR), payload.encode()) for _, _, channels, payload, _ in rows]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, self.poll_interval)
+
+    def _count_waits(self, rows: list[tuple[Any, ...]]) -> None:
+        """Record how long the claimed messages waited: each was sent its queue's expiry before it ``expires``."""
+        now = time.time()
+        for queue in {row[1] for row in rows}:
+            sent = now + self.expiry_for(queue)  # what ``expires`` would be for a message sent now
+            metrics.waited(queue, [sent - float(expires) for _, of, _, _, expires in rows if of == queue])
 
     def _claim(self, connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         """Delete and return the rows ``sql`` picks, oldest first.

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import defaults
+from .. import defaults, metrics
 from ..messages import with_position
 from ..names import inbox_of
 from .base import BaseBackend, Entry, GroupSendResult
@@ -73,20 +73,24 @@ class InMemoryBackend(BaseBackend):
                 now = time.monotonic()
                 for queue in queues:
                     entries = self._trimmed(queue, now)
-                    taken = [entries.popleft()[1:] for _ in range(min(limit, len(entries)))]
+                    taken = [entries.popleft() for _ in range(min(limit, len(entries)))]
                     if not entries:
                         self._queues.pop(queue, None)
                     if taken:
-                        return taken
+                        sent = now + self.expiry_for(queue)  # what a deadline would be for a message sent now
+                        metrics.waited(queue, [sent - deadline for deadline, _, _ in taken])
+                        return [(channels, payload) for _, channels, payload in taken]
                 if now >= deadline:
                     return []
                 self._arrived.wait(deadline - now)
 
     def _trimmed(self, queue: str, now: float) -> deque[_Stored]:
-        """``queue`` without its expired entries (called with the lock held)."""
+        """``queue`` without its expired entries, counted as dropped (called with the lock held)."""
         entries = self._queues.get(queue, deque())
+        expired = 0
         while entries and entries[0][0] <= now:
-            entries.popleft()
+            expired += len(entries.popleft()[1])  # one message per channel of the entry
+        metrics.dropped(metrics.EXPIRED, queue, expired)
         return entries
 
     def _sweep(self, now: float) -> None:

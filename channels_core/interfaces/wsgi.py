@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
-from .. import defaults
+from .. import defaults, metrics
 from ..backends import BaseBackend, get_backend
 from ..backoff import Backoff
 from ..conf import http_timeout, max_request_body, retry_after
@@ -46,6 +46,7 @@ from ..messages import Message
 from ..names import new_channel_name
 from ..protocol import BODY_CHANNEL_PREFIX, REQUEST_CHANNEL, RESPONSE_INBOX_PREFIX
 from .handover import Handover, Refused
+from .metrics_page import is_metrics_request, metrics_page
 
 __all__ = ["REQUEST_CHANNEL", "WsgiAdapter", "http_timeout"]
 
@@ -159,6 +160,8 @@ class WsgiAdapter:
             return self._dispatcher
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if is_metrics_request(environ):  # answered here, with this process's metrics, or 404
+            return metrics_page(environ, start_response)
         dispatcher = self.dispatcher()
         send_channel = new_channel_name(dispatcher.inbox)
         dispatcher.waiting[send_channel] = queue.SimpleQueue()
@@ -175,6 +178,7 @@ class WsgiAdapter:
             handover.drop_body()
             raise
         status = int(first["status"])
+        metrics.http_response(status)
         phrase = _phrase(status)
         start_response(f"{status} {phrase}", [(name, value) for name, value in first.get("headers", [])])
         return self._content(dispatcher, handover, first, environ)
@@ -289,6 +293,7 @@ class WsgiAdapter:
 
     def _refuse(self, environ: dict[str, Any], start_response: StartResponse, refused: Refused) -> list[bytes]:
         """Answer with ``refused``'s status: a 503 always with ``Retry-After``, since it is safe to retry."""
+        metrics.http_response(refused.status)
         level = logging.WARNING if refused.status >= 500 and not refused.outage else logging.INFO
         logger.log(level, "%s %s: answering %d: %s", environ["REQUEST_METHOD"], _path(environ), refused.status, refused)
         safe = "; it did not start and never will, so it is safe to retry" if refused.status == 503 else ""

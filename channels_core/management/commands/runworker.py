@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_core import defaults
+from channels_core.management.metrics_options import add_metrics_arguments, serve_metrics
 from channels_core.management.shared_backend import require_shared_backend
 from channels_core.protocol import REQUEST_CHANNEL
 from channels_core.registry import registry_from_apps
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             help="do not listen on channels matching these names or globs",
         )
         parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
+        add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         for option in ("threads", "batch"):
@@ -85,6 +87,8 @@ class Command(BaseCommand):
                 REQUEST_CHANNEL,
             )
         worker = Worker(backend, registry, channels, threads=options["threads"], batch=options["batch"])
+        if address := serve_metrics(options):
+            self.stdout.write(f"Metrics on {address}")
         self._install_signal_handlers(worker)
         batches = f", batches of {options['batch']}" if options["batch"] > 1 else ""
         self.stdout.write(

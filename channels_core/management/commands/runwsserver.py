@@ -14,7 +14,9 @@ from channels_core import conf, defaults
 from channels_core.backends import get_backend
 from channels_core.interfaces.drain import DrainPlan
 from channels_core.interfaces.websocket import WebSocketServer
+from channels_core.management.metrics_options import add_metrics_arguments, serve_metrics
 from channels_core.management.shared_backend import require_shared_backend
+from channels_core.metrics import watch_open_sockets
 from channels_core.origins import OriginPolicy
 
 
@@ -75,6 +77,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
         parser.add_argument("--alias", default=defaults.DEFAULT_ALIAS, help="CHANNEL_BACKENDS entry to use")
+        add_metrics_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         require_shared_backend(
@@ -84,6 +87,9 @@ class Command(BaseCommand):
             instead="`python manage.py runserver`, which runs everything in one process",
         )
         server = websocket_server(options["alias"])
+        watch_open_sockets(lambda: len(server.sockets))
+        if address := serve_metrics(options):
+            self.stdout.write(f"Metrics on {address}")
         raise_open_files_limit()
         asyncio.run(self._serve(server, options["host"], options["port"]))
         self.stdout.write("WebSocket server stopped.")
