@@ -165,8 +165,8 @@ class RedisBackend(BaseBackend):
                 ) from error
             if popped is None:
                 return []
-            entries = popped[1]
-            alive = live_entries(entries, shard.server_ms())
+            entries, queue = popped[1], popped[0].decode().removeprefix(self._queue_key(""))
+            alive = live_entries(entries, shard.server_ms(), queue, self.expiry_for(queue))
             if alive or len(entries) < limit:
                 return self._with_members(shard, alive)
             pop = ("LMPOP", len(keys), *keys)  # all of them had expired: look again, without waiting

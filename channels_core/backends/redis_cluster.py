@@ -181,10 +181,10 @@ class RedisClusterBackend(BaseBackend):
             shard, popped = self.router.route(slot, functools.partial(_popped, (*pop, "LEFT", "COUNT", limit)))
             if popped is None:
                 return []
-            key, entries = popped[0].decode(), popped[1]
-            alive = live_entries(entries, shard.server_ms())
+            queue, entries = self.keys.queue_of(popped[0].decode()), popped[1]
+            alive = live_entries(entries, shard.server_ms(), queue, self.expiry_for(queue))
             if alive or len(entries) < limit:
-                return self._with_members(self.keys.queue_of(key), alive)
+                return self._with_members(queue, alive)
             pop = ("LMPOP", len(keys), *keys)  # all of them had expired: look again, without waiting
 
     def _with_members(self, queue: str, entries: list[Entry]) -> list[Entry]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from .. import metrics
 from .base import Entry
 
 __all__ = ["SEND_BATCH_BYTES", "SEND_BATCH_COUNT", "live_entries", "send_batches", "snapshots_named", "written_out"]
@@ -17,13 +18,26 @@ SEND_BATCH_COUNT = 100
 SEND_BATCH_BYTES = 1024 * 1024
 
 
-def live_entries(entries: Sequence[bytes], now_ms: float) -> list[Entry]:
-    """The entries popped from a queue (``<deadline>|<channels>|<json>``) whose deadline is after ``now_ms``."""
+def live_entries(entries: Sequence[bytes], now_ms: float, queue: str = "", expiry: float = 0.0) -> list[Entry]:
+    """The entries popped from a queue (``<deadline>|<channels>|<json>``) whose deadline is after ``now_ms``.
+
+    Given the ``queue`` and its ``expiry`` (seconds), the others are counted as dropped
+    (:mod:`channels_core.metrics`), and how long the live ones waited is recorded: each
+    was sent ``expiry`` before its deadline.
+    """
     alive: list[Entry] = []
+    waits: list[float] = []
+    expired = 0
     for entry in entries:
         deadline, channels, payload = entry.split(b"|", 2)
         if int(deadline) > now_ms:
             alive.append((channels.decode().split(","), payload))
+            waits.append(expiry - (int(deadline) - now_ms) / 1000)
+        else:  # a group send's entry names a snapshot of its members: counted as one
+            expired += channels.count(b",") + 1
+    if queue:
+        metrics.waited(queue, waits)
+        metrics.dropped(metrics.EXPIRED, queue, expired)
     return alive
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +68,7 @@ def waits(channel: str) -> tuple[str, dict[str, str]]:
     return "channels_message_wait_seconds_count", {"channel": channel}
 
 
-@pytest.mark.parametrize("backend_kind", COUNTING_BACKENDS)
+@pytest.mark.parametrize("backend_kind", [*COUNTING_BACKENDS, "redis", "redis-cluster"])
 def test_sends_receives_refusals_and_waits_are_counted(make_backend: Callable[..., BaseBackend]) -> None:
     backend = make_backend(CHANNEL_CAPACITY={"count.full": 2})
     server = new_channel_name("!django.websocket.send")
@@ -114,6 +115,25 @@ def test_expired_messages_are_counted_as_dropped_once(
     assert delta(*dropped("expired", "count.short")) == 4
     assert delta(*received("count.short")) == 0
     assert "message dropped: reason=expired channel=count.short" in caplog.text
+
+
+@pytest.mark.parametrize("backend_kind", ["redis", "redis-cluster"])
+def test_redis_counts_the_expired_messages_a_receive_finds(make_backend: Callable[..., BaseBackend]) -> None:
+    """Redis reclaims a queue nobody touches with its key's TTL, uncounted; a receive counts what it skips.
+
+    The short-lived messages are sent through a backend configured with a short expiry, and one
+    more through one with the usual expiry, which keeps the queue's key alive past theirs.
+    """
+    short, usual = make_backend(CHANNEL_EXPIRY={"count.short": 0.2}), make_backend()
+    delta = Delta(dropped("expired", "count.short"), received("count.short"))
+    for n in range(4):
+        short.send("count.short", {"n": n})
+    expires = time.monotonic() + 0.2
+    usual.send("count.short", {"n": "live"})
+    wait_until(lambda: time.monotonic() > expires + 0.05, 5, what="the short-lived messages to expire")
+    assert usual.receive(["count.short"]) == ("count.short", {"n": "live"})
+    assert delta(*dropped("expired", "count.short")) == 4
+    assert delta(*received("count.short")) == 1
 
 
 def test_a_group_send_counts_its_copies_and_the_members_it_skipped(memory_backend: BaseBackend) -> None:
