@@ -84,12 +84,17 @@ class ChannelsAdmin(ModelAdmin):
         return TemplateResponse(request, "admin/channels_core/channels.html", context)
 
     def state_view(self, request: HttpRequest) -> JsonResponse:
-        """What the backend holds now, as ``manage.py channels --json`` prints it; 503 if it cannot be read."""
+        """What the backend holds now, as ``manage.py channels --json`` prints it, or an ``error`` saying why not.
+
+        503 when the backend cannot be reached now, 501 for a backend kind the inspector cannot read.
+        """
         alias = _alias_of(request)
         try:
             state = inspect_backend(alias).as_dict()
         except ChannelsError as error:
             return JsonResponse({"alias": alias, "error": str(error)}, status=503)
+        except TypeError as error:
+            return JsonResponse({"alias": alias, "error": str(error)}, status=501)
         return JsonResponse(state)
 
 

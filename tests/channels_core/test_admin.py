@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from channels_core.backends import BaseBackend
+from channels_core.backends import BaseBackend, backends
 
 PAGE = "/admin/channels_core/queuedmessage/"
 STATE = "/admin/channels_core/queuedmessage/state.json"
@@ -61,3 +61,17 @@ def test_anyone_else_gets_the_login_page(url: str, who: str, memory_backend: Bas
     assert response.redirect_chain[0][0].startswith(f"/admin/login/?next={url}")
     assert b'id="login-form"' in response.content
     assert b"admin.test" not in response.content
+
+
+def test_a_backend_that_cannot_be_reached_is_said_so(staff: Client, settings) -> None:
+    # A Redis backend on a port nothing listens on (port 1 is reserved and unused).
+    settings.CHANNEL_BACKENDS = {
+        "default": {"BACKEND": "channels_core.backends.redis.RedisBackend", "HOSTS": ["redis://127.0.0.1:1/0"]}
+    }
+    backends.reset()
+    try:
+        response = staff.get(STATE)
+    finally:
+        backends.reset()
+    assert response.status_code == 503
+    assert "Redis at redis://127.0.0.1:1/0 is unavailable" in response.json()["error"]
