@@ -3,6 +3,7 @@
 #   make test   set everything up and run every check and test
 # Both work on a fresh Debian/Ubuntu machine with Python 3.11+.
 #   make bench  the benchmarks against Django Channels 4 (bench/README.md); not a test
+#   make bench-scale  10,000 sockets on one server, ours vs daphne (long: not part of make bench)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench lint typecheck docs pytest system-packages clean
+.PHONY: run test bench bench-scale lint typecheck docs pytest system-packages clean
 # A recipe that fails leaves no half-made target behind (a virtualenv without pip, say).
 .DELETE_ON_ERROR:
 
@@ -30,6 +31,11 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py --out bench/results/layer.json
 	$(BIN)/python bench/interfaces.py --out bench/results/stack.json
 	$(BIN)/python bench/cluster.py --out bench/results/cluster.json
+
+# Long (about half an hour, up to 20,000 sockets open on loopback at once), so not part of `bench`.
+bench-scale: $(RUN_STAMP)
+	@BENCH=1 PYTHON=$(PYTHON) scripts/install-system-packages test
+	$(BIN)/python bench/scale.py --out bench/results/scale.json
 
 system-packages:
 	@PYTHON=$(PYTHON) scripts/install-system-packages test

@@ -95,7 +95,7 @@ class WebSocketServer:
         receive_burst: frames one socket may send at once.
         order_timeout: seconds a socket's next message waits for the previous one to be
             handled; ``None`` waits for the previous message's channel expiry.
-        drain: how a shutdown closes the sockets (default: :class:`DrainPlan`'s defaults).
+        drain: how a shutdown closes the sockets (default: ``DrainPlan()``, the settings' defaults).
         compression: whether sockets may use permessage-deflate (``CHANNELS_WS_COMPRESSION``).
     """
 
