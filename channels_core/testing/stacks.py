@@ -341,19 +341,29 @@ class Stack(Site):
         return self.start_process(name, command, WORKER_READY, env)
 
     def start_ws(
-        self, name: str = "ws", port: int | None = None, env: Mapping[str, str] | None = None
+        self,
+        name: str = "ws",
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> ManagedProcess:
-        """Start ``runwsserver``; started again under the same name, it listens on the same port."""
+        """Start ``runwsserver ARGS``; started again under the same name, it listens on the same port.
+
+        Args:
+            args: More ``runwsserver`` arguments, e.g. ``["--metrics-port", "9101"]``.
+        """
         self.ws_ports[name] = port or self.ws_ports.get(name) or free_port()
-        command = self.project.manage("runwsserver", "--port", str(self.ws_ports[name]))
+        command = self.project.manage("runwsserver", "--port", str(self.ws_ports[name]), *args)
         return self.start_process(name, command, WS_READY, env)
 
-    def start_gunicorn(self, threads: int = 16, env: Mapping[str, str] | None = None) -> ManagedProcess:
-        """Start gunicorn (one process of ``threads`` threads) serving the project on :attr:`http_port`."""
+    def start_gunicorn(
+        self, threads: int = 16, env: Mapping[str, str] | None = None, workers: int = 1
+    ) -> ManagedProcess:
+        """Start gunicorn (``workers`` processes of ``threads`` threads) serving the project on :attr:`http_port`."""
         config = ["-c", str(self.project.gunicorn_config)] if self.project.gunicorn_config else []
         command = [
             self.project.python, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{self.http_port}",
-            "--workers", "1", "--threads", str(threads), self.project.wsgi_application,
+            "--workers", str(workers), "--threads", str(threads), self.project.wsgi_application,
         ]  # fmt: skip
         return self.start_process("gunicorn", command, GUNICORN_READY, env)
 

@@ -11,6 +11,7 @@ import time
 
 from channels_core import Channel, Group
 from channels_core.decorators import consumer
+from channels_core.exceptions import ChannelFull
 from channels_core.presence import Presence
 from channels_core.sessions import channel_session
 
@@ -36,6 +37,24 @@ def echo(reply_to, text, **kwargs):
 @consumer("tests.fail")
 def fail(**kwargs):
     raise RuntimeError("this consumer always fails")
+
+
+# The metrics test (tests/channels_core/test_metrics_prometheus.py): messages left to expire
+# on tests.expire, and a channel filled until a send is refused.
+
+
+@consumer("tests.expire")
+def expire(number, **kwargs):
+    record(f"expire {number}")
+
+
+@consumer("tests.fill")
+def fill(channel, **kwargs):
+    try:
+        while True:
+            Channel(channel).send(filler=True)  # nobody reads it: it fills up
+    except ChannelFull:
+        record(f"full {channel}")
 
 
 # WebSocket consumers for the interface-server tests: /echo/ echoes and joins a group.
