@@ -8,6 +8,10 @@ all live on one shard and it receives for all of them with one call.
 Delivery is at most once: an entry is removed by the same atomic command that
 hands it to a receiver, and a command that fails is never retried (a retried
 send whose reply was lost could deliver twice).
+
+Groups with a history (``GROUP_HISTORY``): on one server each send, and each
+add with ``since``, is one script too; with several ``HOSTS`` a lock in the
+group's home shard makes them take turns (``redis_history.py`` says why).
 """
 
 from __future__ import annotations

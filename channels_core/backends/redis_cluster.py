@@ -17,6 +17,8 @@ Key layout
     round trip per node that holds members, and member names never travel.
     Adding a member costs two calls (its queue's slot, then the group's index);
     a discarded member leaves the queue in the index until the entry expires.
+    A group with a history keeps it in the group's slot, where a lock makes
+    its sends and adds with ``since`` take turns (``redis_cluster_history.py``).
 
 Why not redis-py's cluster client
     ``redis.cluster.RedisCluster`` (redis-py 8) retries a command after a
@@ -230,15 +232,13 @@ class RedisClusterBackend(BaseBackend):
         return found
 
     def _group_send(self, group: str, payload: bytes) -> GroupSendResult:
-        """The group's index, then :meth:`_deliver`."""
         return self._deliver(group, self._group_queues(group), payload)
 
     def _deliver(self, group: str, queues: Sequence[str], payload: bytes) -> GroupSendResult:
         """One script per queue holding members, pipelined per node.
 
         Raises:
-            BackendUnavailable: a node holding members could not be reached; the
-                members on the other nodes got the message.
+            BackendUnavailable: a node holding members could not be reached (the others got the message).
         """
         calls: list[Call] = []
         for queue in queues:

@@ -23,7 +23,9 @@ use the Redis server's clock (``TIME``), so clients need not agree on the
 time. Every key gets a TTL of the expiry it serves, so nothing outlives it.
 Receiving needs no script: one ``BLMPOP`` waits and pops a batch (see
 :mod:`channels_core.backends.redis`). Needs Redis 7.0 or newer (``BLMPOP``,
-``ZADD GT``).
+``ZADD GT``). Group history's scripts (``redis_history_lua.py``) call the
+Lua functions of these (``send_to_group``, ``add_member``), so that a send
+with history delivers exactly as a plain one.
 """
 
 from __future__ import annotations
