@@ -68,7 +68,7 @@ class GroupsRecovery:
 
     @property
     def recovered(self) -> bool:
-        """Whether every group recovered: the page is up to date and need not fetch anything."""
+        """True if every group recovered, so the page is up to date and need not fetch anything."""
         return all(recovery.recovered for recovery in self.groups.values())
 
     def as_message(self) -> Message:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from channels_core import Channel
 from channels_core.decorators import consumer
+from channels_core.recovery import join_with_recovery
 from channels_core.sessions import channel_session, http_session_user
 
 from .models import Message, Room
@@ -39,7 +40,7 @@ def refuse(send_channel: str, code: int, error: str) -> None:
 @consumer("django.websocket.connect", path=ROOM)
 @channel_session
 @http_session_user
-def enter(send_channel, slug, user, session, channel_session, **kwargs):
+def enter(send_channel, slug, user, session, channel_session, query_string="", **kwargs):
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         return refuse(send_channel, UNKNOWN_ROOM, f"There is no room called {slug!r}.")
@@ -52,10 +53,12 @@ def enter(send_channel, slug, user, session, channel_session, **kwargs):
         return refuse(send_channel, NO_NAME, "Choose a nickname first.")
     # Saved when this consumer returns, before the socket's first message is handled.
     channel_session.update({"room": slug, "name": name})
-    room.group.add(send_channel)
+    # What was said since the page's position (rendered with it, or the last
+    # message its socket had) is replayed first; a "recovery" frame then tells
+    # the page whether that was everything, or whether it must fetch the history.
+    join_with_recovery(send_channel, [room.group], query_string)
     first_tab = room.presence.join(send_channel, name)
     names = room.presence.names()
-    # "welcome" also tells the page to fetch the messages it may have missed.
     Channel(send_channel).send(type="welcome", name=name, names=names)
     if first_tab:
         room.send_notification(type="join", name=name, names=names)
@@ -64,7 +67,10 @@ def enter(send_channel, slug, user, session, channel_session, **kwargs):
 @consumer("django.websocket.keepalive", path=ROOM)
 @channel_session
 def stay(send_channel, channel_session, **kwargs):
-    """Keep the socket in the room's group and presence; announce people whose server died."""
+    """Keep the socket in the room's group and presence; announce people whose server died.
+
+    A plain add: a keepalive refreshes membership and never replays anything.
+    """
     room = Room.objects.filter(slug=channel_session.get("room")).first()
     if room is None:
         return
@@ -83,20 +89,26 @@ def say(send_channel, text=None, channel_session=None, **kwargs):
     if slug is None:  # not in a room: the socket was refused at connect
         return
     said = parse(text)
-    # The room's row stays locked until the message is stored and sent: messages
-    # of one room are said one at a time. One socket's messages come one at a
-    # time anyway, but a person may have several tabs open, and a room has many
-    # people: without the lock, messages from two tabs handled at once would each
-    # count the same recent messages and both pass the flood check, and two
-    # people's messages could reach the room in another order than the history's.
+    # The room's row stays locked until the message is stored: messages of one
+    # room are said one at a time. One socket's messages come one at a time
+    # anyway, but a person may have several tabs open: without the lock,
+    # messages from two tabs handled at once would each count the same recent
+    # messages and both pass the flood check.
+    #
+    # The message is sent once stored for good (on commit), as the live blog's
+    # posts are: nobody hears of a message that is then rolled back, and a room
+    # page, which reads the history after taking the group's position
+    # (views.room), either shows a message or gets it replayed by its socket.
+    # Two messages committed at nearly the same moment may be sent in either
+    # order; pages place messages by id.
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(slug=slug).first()
         if room is None:
             return
         lately = timezone.now() - timedelta(seconds=RATE_SECONDS)
         check_rate(room.messages.filter(author=name, created__gt=lately).count())
-        message = Message.objects.create(room=room, author=name, text=said)
-        room.send_notification(type="message", message=message.as_message())
+        message = Message.objects.create(room=room, author=name, text=said).as_message()
+        transaction.on_commit(lambda: room.send_notification(type="message", message=message))
 
 
 @consumer("django.websocket.disconnect", path=ROOM)

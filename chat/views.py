@@ -19,9 +19,14 @@ def index(request: HttpRequest) -> HttpResponse:
 def room(request: HttpRequest, slug: str) -> HttpResponse:
     room = get_object_or_404(Room, slug=slug)
     name = request.user.get_username() if request.user.is_authenticated else request.session.get("nickname")
+    # Taken before the history is read: what is said after this position is
+    # replayed to the page's socket when it joins (a message the page shows
+    # already is not shown twice: the page knows messages by id).
+    position = room.group.position()
     context = {
         "room": room,
         "name": name,
+        "position": position,
         "history": room.history(),
         "form": NicknameForm(),
         "refused": room.staff_only and not request.user.is_staff,

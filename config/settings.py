@@ -164,6 +164,9 @@ CHANNEL_BACKENDS = {
         # A response inbox serves every client of one interface server; a request body
         # waits four 512 KiB chunks at a time ("Request bodies" in docs/topics/design.rst).
         "CHANNEL_CAPACITY": {"django.wsgi.request": 1000, "!*": 1000, "django.wsgi.body.*": 4},
+        # The groups whose pages recover what their socket missed (docs/topics/recovery.rst):
+        # a blog's readers (Liveblog.group) and a chat room (Room.group), with the messages kept.
+        "GROUP_HISTORY": {"liveblog-*": 100, "chat-*": 200},
     }
 }
 

@@ -21,16 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PATH = "/chat/lobby/stream/"
 
 
-@pytest.fixture
-def backend(memory_backend: BaseBackend) -> BaseBackend:
-    return memory_backend
-
-
-@pytest.fixture
-def lobby(db) -> Room:
-    return Room.objects.create(slug="lobby", title="Lobby")
-
-
 def cookie_for(**data: object) -> list[list[str]]:
     """The headers of a browser whose Django session holds ``data``."""
     session = import_module(settings.SESSION_ENGINE).SessionStore()
@@ -47,9 +37,9 @@ class Socket:
         self.inbox = "!ws.srv1"
         self.order = 0
 
-    def connect(self) -> None:
-        consumers.enter(send_channel=self.channel, path=self.path, headers=self.headers, query_string="", order=0,
-                        client=["127.0.0.1", 1], server=["127.0.0.1", 8001], **_groups(self.path))  # fmt: skip
+    def connect(self, query_string: str = "") -> None:
+        consumers.enter(send_channel=self.channel, path=self.path, headers=self.headers, query_string=query_string,
+                        order=0, client=["127.0.0.1", 1], server=["127.0.0.1", 8001], **_groups(self.path))  # fmt: skip
 
     def say(self, text: str) -> None:
         self.order += 1
@@ -65,12 +55,20 @@ def _groups(path: str) -> dict[str, str]:
 
 
 def received(backend: BaseBackend, channel: str) -> list[dict]:
-    """What reached ``channel`` (its inbox holds every test socket; keep only its own)."""
-    return [message for to, message in backend.receive_inbox("!ws.srv1", limit=1000) if to == channel]
+    """What reached ``channel`` (its inbox holds every test socket; keep only its own), without positions."""
+    return [message for to, message in drain(backend) if to == channel]
 
 
 def drain(backend: BaseBackend) -> list[tuple[str, dict]]:
-    return backend.receive_inbox("!ws.srv1", limit=1000)
+    """Every message that reached the test sockets, without the positions the room's history adds.
+
+    Positions and what they recover are checked in test_recovery.py.
+    """
+    return [(to, without_position(message)) for to, message in backend.receive_inbox("!ws.srv1", limit=1000)]
+
+
+def without_position(message: dict) -> dict:
+    return {key: value for key, value in message.items() if key != "position"}
 
 
 def test_a_visitor_with_a_nickname_is_welcomed_and_announced(backend, lobby) -> None:
@@ -88,7 +86,7 @@ def test_under_a_batching_worker_the_welcome_still_comes_first(backend, lobby) -
     ada.channel, ada.inbox = "!django.websocket.send.srv1.ada", "!django.websocket.send.srv1"
     with holding_replies(backend):
         ada.connect()
-    assert backend.receive_inbox(ada.inbox) == [
+    assert [(to, without_position(message)) for to, message in backend.receive_inbox(ada.inbox)] == [
         (ada.channel, {"type": "welcome", "name": "ada", "names": ["ada"]}),
         (ada.channel, {"type": "join", "name": "ada", "names": ["ada"]}),
     ]

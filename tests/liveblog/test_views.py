@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from liveblog.models import Post
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -35,3 +38,12 @@ def test_the_catch_up_json_has_every_post_newest_first(client, keynote, memory_b
     posts = client.get("/liveblog/keynote/posts.json").json()["posts"]
     assert [(p["id"], p["body"]) for p in posts] == [(second.pk, "second"), (first.pk, "first")]
     assert set(posts[0]) == {"id", "body", "created", "updated"}
+
+
+def test_the_blog_page_renders_the_position_its_posts_are_as_of(client, keynote, memory_backend) -> None:
+    keynote.send_notification({"type": "post.created", "post": {}})
+    content = client.get("/liveblog/keynote/").content.decode()
+    rendered = re.search(r'<script id="liveblog-position" type="application/json">(.*?)</script>', content)
+    assert rendered, "the page holds its position for the socket"
+    assert json.loads(rendered.group(1)) == keynote.group.position()
+    assert json.loads(rendered.group(1))["offset"] == 1

@@ -54,7 +54,8 @@
     errorBox.hidden = false;
   }
 
-  // After every (re)connection: the last messages, to fill in those missed while away.
+  // Only when the server could not replay everything this page missed (see
+  // onReconnect below): the last messages, to fill in those missed while away.
   // Added to what the page shows, never replacing it: messages pushed while the
   // fetch is under way are newer than its answer and must stay.
   async function catchUp() {
@@ -80,8 +81,7 @@
       case "welcome":
         welcomed = true;
         unsent.splice(0).forEach(say);
-        showNames(data.names);
-        return catchUp();
+        return showNames(data.names);
       case "message":
         return showMessage(data.message);
       case "join":
@@ -95,8 +95,16 @@
     }
   }
 
+  // The position of the room's history the page was rendered at. Each
+  // connection sends the latest position the socket has seen, the server
+  // replays everything said after it, then says whether that was all.
+  const rendered = JSON.parse(document.getElementById("chat-position").textContent);
   const socket = new ChannelsSocket(list.dataset.streamUrl, {
+    positions: [rendered],
     onMessage: apply,
+    onReconnect({ recovered }) {
+      if (!recovered) catchUp();
+    },
     onClose() {
       welcomed = false; // a new socket must be welcomed again
     },

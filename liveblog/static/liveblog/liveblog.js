@@ -53,9 +53,10 @@
     if (old) old.remove();
   }
 
-  // Delivery is at most once: after every (re)connection, fetch the whole
-  // list and make the page match it. Changes pushed while the fetch is in
-  // flight are kept and applied after it, so none is lost.
+  // Only when the server could not replay everything this page missed (see
+  // onReconnect below): fetch the whole list and make the page match it.
+  // Changes pushed while the fetch is in flight are kept and applied after
+  // it, so none is lost.
   let catchingUp = null;
   async function catchUp() {
     catchingUp = [];
@@ -74,7 +75,6 @@
   function apply(message) {
     if (catchingUp) return catchingUp.push(message);
     switch (message.type) {
-      case "joined": return catchUp();
       case "post.created":
       case "post.updated": return upsert(message.post);
       case "post.deleted": return remove(message.post);
@@ -84,5 +84,15 @@
     }
   }
 
-  new ChannelsSocket(list.dataset.streamUrl, { onMessage: apply });
+  // The position of the blog's history the page was rendered at. Each
+  // connection sends the latest position the socket has seen, the server
+  // replays every message after it, then says whether that was all.
+  const rendered = JSON.parse(document.getElementById("liveblog-position").textContent);
+  new ChannelsSocket(list.dataset.streamUrl, {
+    positions: [rendered],
+    onMessage: apply,
+    onReconnect({ recovered }) {
+      if (!recovered) catchUp();
+    },
+  });
 })();
