@@ -14,6 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
@@ -27,7 +28,7 @@ from . import redis_history_lua, redis_lua
 from .redis_pool import ConnectionPool
 from .redis_sentinel import SentinelConnection, SentinelURL, is_sentinel_url
 
-__all__ = ["POOL_SIZE", "REFUSALS", "NotSent", "Shard", "refused"]
+__all__ = ["POOL_SIZE", "REFUSALS", "NotSent", "Shard", "refused", "without_password"]
 
 T = TypeVar("T")
 
@@ -64,7 +65,8 @@ class Shard:
     """One Redis server, reached through a bounded pool of connections (:mod:`~channels_core.backends.redis_pool`)."""
 
     def __init__(self, url: str, config: Mapping[str, Any], tell_not_sent: bool = False) -> None:
-        self.url = url
+        #: The server's URL as log lines and errors show it: without its password.
+        self.url = without_password(url)
         #: Whether a server that cannot be reached raises :exc:`NotSent` rather than a plain BackendUnavailable.
         self.tell_not_sent = tell_not_sent
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
@@ -85,7 +87,7 @@ class Shard:
         # Longer than the longest blocking pop (half the socket timeout), so a pool
         # that only blocked receives hold frees a connection in time.
         pool_timeout = float(config.get("POOL_TIMEOUT", self.socket_timeout))
-        self.pool = ConnectionPool(functools.partial(connection_class, **options), size, pool_timeout, url)
+        self.pool = ConnectionPool(functools.partial(connection_class, **options), size, pool_timeout, self.url)
         self.scripts: dict[str, str] = _SCRIPTS
         self.shas = {name: _sha1(source) for name, source in self.scripts.items()}
         self._clock_offset_ms = 0.0
@@ -182,6 +184,15 @@ class Shard:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: URLs end up in logs and error pages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    credentials = f"{parts.username or ''}:***"
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{parts.netloc.rpartition('@')[2]}"))
 
 
 def _sha1(source: str) -> str:

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from channels_core.backends.redis import RedisBackend
 from channels_core.backends.redis_pool import IDLE_CHECK_AFTER
+from channels_core.backends.redis_shard import without_password
 from channels_core.defaults import REDIS_POOL_SIZE as POOL_SIZE
 from channels_core.exceptions import BackendUnavailable
 from channels_core.held_replies import holding_replies
@@ -515,3 +516,17 @@ def test_a_server_busy_in_a_long_script_is_unavailable() -> None:
         assert backend.receive(["busy.one"]) == ("busy.one", {"n": 2})
     finally:
         server.stop()
+
+
+def test_a_password_in_a_url_never_reaches_a_log_line_or_an_error() -> None:
+    assert without_password("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert without_password("rediss://app:s3cret@cache:6380/1") == "rediss://app:***@cache:6380/1"
+    assert without_password("redis+sentinel://:s3cret@s1:26379,s2:26379/mymaster/0") == (
+        "redis+sentinel://:***@s1:26379,s2:26379/mymaster/0"
+    )
+    assert without_password("redis://cache:6379/0") == "redis://cache:6379/0"
+    backend = RedisBackend({"HOSTS": [f"redis://:s3cret@127.0.0.1:{free_port()}/0"], "CONNECT_TIMEOUT": 0.5})
+    with pytest.raises(BackendUnavailable) as unavailable:
+        backend.send("anywhere", {})
+    assert "s3cret" not in str(unavailable.value) and ":***@127.0.0.1" in str(unavailable.value)
+    backend.close()
