@@ -19,6 +19,7 @@ __all__ = [
     "http_timeout",
     "keepalive_interval",
     "max_request_body",
+    "metrics_address",
     "metrics_enabled",
     "metrics_path",
     "metrics_token",
@@ -68,6 +69,13 @@ def metrics_enabled() -> bool:
 def metrics_path() -> str:
     """The path where the WSGI adapter answers with its metrics (``CHANNELS_METRICS_PATH``, default ``/metrics``)."""
     return str(_setting("CHANNELS_METRICS_PATH", defaults.METRICS_PATH))
+
+
+def metrics_address() -> tuple[str, int | None]:
+    """Where ``runworker`` and ``runwsserver`` serve their metrics by default: ``CHANNELS_METRICS_HOST``
+    (``127.0.0.1``) and ``CHANNELS_METRICS_PORT`` (``None``: not served); ``--metrics-*`` override them."""
+    port = _setting("CHANNELS_METRICS_PORT", None)
+    return str(_setting("CHANNELS_METRICS_HOST", defaults.METRICS_HOST)), None if port in (None, "") else int(port)
 
 
 def metrics_token() -> str:

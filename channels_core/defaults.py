@@ -16,6 +16,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_REQUEST_BODY",
     "METRICS",
+    "METRICS_HOST",
     "METRICS_PATH",
     "RECEIVE_TIMEOUT",
     "REDIS_CONNECT_TIMEOUT",
@@ -62,6 +63,8 @@ MAX_REQUEST_BODY = 64 * 1024 * 1024
 METRICS = True
 #: Where the WSGI adapter answers with its metrics, given the token (``CHANNELS_METRICS_TOKEN``).
 METRICS_PATH = "/metrics"
+#: The address ``runworker`` and ``runwsserver`` serve their metrics on (``CHANNELS_METRICS_HOST``): this machine only.
+METRICS_HOST = "127.0.0.1"
 #: Replies that may wait for one WebSocket client before its socket is closed (``CHANNELS_WS_SEND_BUFFER``).
 WS_SEND_BUFFER = 256
 #: Bytes of replies that may wait for one WebSocket client (``CHANNELS_WS_SEND_BUFFER_BYTES``).

@@ -137,6 +137,9 @@ CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind ng
 # /metrics only to "Authorization: Bearer <CHANNELS_METRICS_TOKEN>" (no token: 404 for everybody).
 CHANNELS_METRICS = env_flag("CHANNELS_METRICS", True)
 CHANNELS_METRICS_TOKEN = os.environ.get("CHANNELS_METRICS_TOKEN", "")
+# runworker and runwsserver serve theirs on this port when set (--metrics-port overrides it).
+CHANNELS_METRICS_PORT = os.environ.get("CHANNELS_METRICS_PORT") or None
+CHANNELS_METRICS_HOST = os.environ.get("CHANNELS_METRICS_HOST", "127.0.0.1")
 
 # The channel backend: in-memory unless the environment names a shared one.
 _redis_urls = env_list("REDIS_URL", "")

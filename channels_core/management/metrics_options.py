@@ -6,25 +6,27 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from channels_core import conf
 from channels_core.metrics.exposition import serve
 
 __all__ = ["add_metrics_arguments", "serve_metrics"]
 
 
 def add_metrics_arguments(parser: CommandParser) -> None:
-    """Add the two options to a command's parser."""
+    """Add the two options to a command's parser (their defaults: ``CHANNELS_METRICS_PORT`` and ``_HOST``)."""
     parser.add_argument(
         "--metrics-port",
         type=int,
         default=None,
         metavar="PORT",
-        help="serve this process's Prometheus metrics on http://HOST:PORT/metrics (default: not served)",
+        help="serve this process's Prometheus metrics on http://HOST:PORT/metrics "
+        "(default: CHANNELS_METRICS_PORT; unset: not served)",
     )
     parser.add_argument(
         "--metrics-host",
-        default="127.0.0.1",
+        default=None,
         metavar="HOST",
-        help="address of the metrics server (default 127.0.0.1: this machine only)",
+        help="address of the metrics server (default: CHANNELS_METRICS_HOST, else 127.0.0.1: this machine only)",
     )
 
 
@@ -34,7 +36,9 @@ def serve_metrics(options: dict[str, Any]) -> str | None:
     Raises:
         CommandError: the address cannot be bound.
     """
-    port, host = options["metrics_port"], options["metrics_host"]
+    default_host, default_port = conf.metrics_address()
+    port = options["metrics_port"] if options["metrics_port"] is not None else default_port
+    host = options["metrics_host"] or default_host
     if port is None:
         return None
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.compose import compose_config
 from tests.helpers import ROOT
@@ -89,7 +90,7 @@ def test_the_cluster_profile_runs_six_nodes_and_switches_the_site_to_them(compos
 
 
 def test_named_volumes_hold_the_database_and_media(compose: dict[str, Any]) -> None:
-    assert set(compose["volumes"]) == {"pgdata", "media"}
+    assert set(compose["volumes"]) == {"pgdata", "media", "prometheus"}
     db_volumes = compose["services"]["db"]["volumes"]
     assert any(
         str(v).startswith("pgdata:") or (isinstance(v, dict) and v.get("source") == "pgdata") for v in db_volumes
@@ -108,3 +109,43 @@ def test_the_dockerfile_installs_only_from_the_project_files() -> None:
     assert installs == ["&& pip install . \\"], "dependencies come from pyproject.toml, nothing else"
     assert "USER 10001" in dockerfile and "collectstatic" in dockerfile
     assert dockerfile.startswith("# ") and "FROM python:3.11-slim" in dockerfile
+
+
+def test_the_monitoring_profile_scrapes_every_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {name for name, service in services.items() if service.get("profiles") == ["monitoring"]} == {"prometheus"}
+    prometheus = services["prometheus"]
+    assert [str(port).split(":")[0] for port in prometheus["ports"]] == ["127.0.0.1"], "on this machine only"
+    token = services["web"]["environment"]["CHANNELS_METRICS_TOKEN"]
+    assert token and prometheus["environment"]["CHANNELS_METRICS_TOKEN"] == token
+    for name in ("worker", "ws"):
+        environment = services[name]["environment"]
+        assert (environment["CHANNELS_METRICS_PORT"], environment["CHANNELS_METRICS_HOST"]) == ("9100", "0.0.0.0")
+    assert "CHANNELS_METRICS_PORT" not in services["web"]["environment"], "gunicorn shows them at /metrics"
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["web"]["static_configs"][0]["targets"] == ["web:8000"]
+    assert jobs["web"]["authorization"]["credentials_file"] == "/tmp/metrics-token"
+    assert "/tmp/metrics-token" in prometheus["command"][-1]
+    for name in ("worker", "ws"):
+        assert jobs[name]["dns_sd_configs"] == [{"names": [name], "type": "A", "port": 9100}]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/promtool").exists(), reason="needs Debian's prometheus (promtool)")
+def test_promtool_accepts_the_scrape_config_and_the_alerts(tmp_path: Path) -> None:
+    token = tmp_path / "metrics-token"
+    token.write_text("a token")
+    config = (ROOT / "deploy" / "prometheus.yml").read_text()
+    config = config.replace("/etc/prometheus/alerts.yml", str(ROOT / "deploy" / "prometheus-alerts.yml"))
+    (tmp_path / "prometheus.yml").write_text(config.replace("/tmp/metrics-token", str(token)))
+    for command in (
+        ["check", "config", str(tmp_path / "prometheus.yml")],
+        ["check", "rules", "deploy/prometheus-alerts.yml"],
+    ):
+        result = subprocess.run(["/usr/bin/promtool", *command], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_nginx_keeps_metrics_from_the_outside() -> None:
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "location = /metrics {\n            return 404;\n        }" in config
