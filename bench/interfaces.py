@@ -74,6 +74,12 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, help="run only these measurements")
     parser.add_argument("--rounds", type=int, help="override the profile's number of rounds")
+    parser.add_argument(
+        "--metrics",
+        choices=["on", "off"],
+        default="on",
+        help="ours: count Prometheus metrics (CHANNELS_METRICS; default on); bench/metrics.py compares both",
+    )
     parser.add_argument("--runworkers", type=int, default=1, help="ours: runworker processes (default 1)")
     parser.add_argument("--worker-threads", type=int, default=4, help="ours: threads per runworker (default 4)")
     parser.add_argument(
@@ -225,6 +231,7 @@ def main() -> int:
     try:
         with redisproc.private_redis(cpus=stack_cpus) as port:
             base = stack_environment(workdir, f"redis://127.0.0.1:{port}/0")
+            base["CHANNELS_METRICS"] = "1" if args.metrics == "on" else "0"
             env = Env(ours, peer, base, workdir, stack_cpus, load_cpus, layout, redisproc_pid(port))
             subprocess.run(
                 [str(ours), "manage.py", "migrate", "--no-input", "-v0"], cwd=REPO, env=env.ours_env(), check=True
