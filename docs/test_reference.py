@@ -31,6 +31,7 @@ PUBLIC_MODULES = {
     "channels_core.backends.redis_cluster": "api.rst",
     "channels_core.held_replies": "api.rst",
     "channels_core.backends.history": "api.rst",
+    "channels_core.recovery": "api.rst",
     "channels_core.testing": "testing.rst",
 }
 #: Names in an ``__all__`` that are plumbing rather than API (documented by their module's prose).
