@@ -31,6 +31,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py --out bench/results/layer.json
 	$(BIN)/python bench/interfaces.py --out bench/results/stack.json
 	$(BIN)/python bench/cluster.py --out bench/results/cluster.json
+	$(BIN)/python bench/history.py --out bench/results/history.json
+	$(BIN)/python bench/metrics.py --out bench/results/metrics.json
 
 # Long (about half an hour, up to 20,000 sockets open on loopback at once), so not part of `bench`.
 bench-scale: $(RUN_STAMP)
