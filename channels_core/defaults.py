@@ -29,7 +29,9 @@ __all__ = [
     "WS_COMPRESSION",
     "WS_DRAIN_BATCH",
     "WS_DRAIN_WINDOW",
+    "WS_MAX_QUEUE",
     "WS_PING_INTERVAL",
+    "WS_WRITE_LIMIT",
 ]
 
 #: The alias used when ``Channel(name)`` names no backend.
@@ -91,6 +93,12 @@ RETRY_BACKOFF_MAX = 5.0
 
 #: Seconds between the WebSocket server's pings; a peer silent for as long again is dead.
 WS_PING_INTERVAL = 20.0
+#: Frames a WebSocket server reads ahead of its socket's messages; the rest waits in the kernel. With
+#: frames up to MAX_MESSAGE_SIZE, this bounds what one flooding client holds in the server.
+WS_MAX_QUEUE = 4
+#: Bytes a WebSocket connection's write buffer holds before replies wait in its send buffer instead
+#: (the client is not reading fast enough); under it, a reply is written at once.
+WS_WRITE_LIMIT = 32 * 1024
 
 # Backend keys of one CHANNEL_BACKENDS entry.
 

@@ -7,7 +7,6 @@ are per socket, so one client's behaviour never closes or slows another.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import Callable
@@ -20,40 +19,46 @@ __all__ = ["ReceiveRate", "SendBuffer"]
 class SendBuffer:
     """The replies waiting for one client, bounded in number and in bytes.
 
+    Most sockets never have a reply waiting (``channels_core.interfaces.fanout``
+    writes a reply at once when nothing is queued before it), so an empty
+    buffer holds no queue: thousands of idle sockets cost a few fields each.
+
     Args:
         max_messages: replies that may wait (``CHANNELS_WS_SEND_BUFFER``).
         max_bytes: bytes of frames that may wait (``CHANNELS_WS_SEND_BUFFER_BYTES``);
             one reply larger than this still fits into an empty buffer.
     """
 
+    __slots__ = ("_replies", "bytes", "max_bytes", "max_messages")
+
     def __init__(self, max_messages: int, max_bytes: int) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._replies: collections.deque[Reply] = collections.deque()
-        self._waiting = asyncio.Event()
+        #: Made with the first reply that waits, dropped when the last one is taken.
+        self._replies: collections.deque[Reply] | None = None
 
     def __len__(self) -> int:
-        return len(self._replies)
+        return len(self._replies) if self._replies is not None else 0
 
     def put(self, reply: Reply) -> bool:
         """Add a reply; ``False`` (and nothing added) when it would pass either bound."""
-        too_many = len(self._replies) >= self.max_messages
-        too_big = self._replies and self.bytes + reply.size > self.max_bytes
-        if too_many or too_big:
+        if self._replies is None:
+            self._replies = collections.deque()
+        elif len(self._replies) >= self.max_messages or self.bytes + reply.size > self.max_bytes:
             return False
         self._replies.append(reply)
         self.bytes += reply.size
-        self._waiting.set()
         return True
 
-    async def get(self) -> Reply:
-        """The oldest reply, waiting for one."""
-        while not self._replies:
-            self._waiting.clear()
-            await self._waiting.wait()
+    def take(self) -> Reply | None:
+        """The oldest reply, or ``None`` when none waits."""
+        if self._replies is None:
+            return None
         reply = self._replies.popleft()
         self.bytes -= reply.size
+        if not self._replies:
+            self._replies = None
         return reply
 
 
@@ -68,6 +73,8 @@ class ReceiveRate:
         burst: frames that may come at once.
         clock: seconds, monotonic (tests pass their own).
     """
+
+    __slots__ = ("_at", "_clock", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate

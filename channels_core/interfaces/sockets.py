@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
@@ -33,7 +33,7 @@ TRY_AGAIN_LATER = CloseCode.TRY_AGAIN_LATER
 MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Socket:
     """A socket the server holds: its connection, its channel, what waits for it, where its messages stand."""
 
@@ -43,7 +43,8 @@ class Socket:
     outgoing: SendBuffer
     receive_rate: ReceiveRate
     order: int = 0
-    writer: asyncio.Task[None] | None = field(default=None)
+    #: Sends the replies queued in ``outgoing``, while any are (``None``: replies are written at once).
+    writer: asyncio.Task[None] | None = None
     #: The code this server closed the socket with, if it did (the peer may never answer).
     closed_with: int | None = None
     #: Resolved when a worker reports message ``order`` handled (``True``), or when the server stops

@@ -56,6 +56,7 @@ from ..protocol import (
 )
 from ..servers import announce_server
 from .drain import DrainPlan, drain
+from .fanout import close_slow, deliver
 from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer
@@ -146,6 +147,8 @@ class WebSocketServer:
             port,
             process_request=self._check_origin,
             max_size=defaults.MAX_MESSAGE_SIZE,  # bigger frames are closed with 1009
+            max_queue=defaults.WS_MAX_QUEUE,  # frames read ahead; the rest waits in the kernel
+            write_limit=defaults.WS_WRITE_LIMIT,  # above it, replies wait in the socket's send buffer (fanout.py)
             # Off by default: each compressed socket holds zlib buffers (docs/reference/performance.rst).
             compression="deflate" if self.compression else None,
             ping_interval=defaults.WS_PING_INTERVAL,  # dead peers are found by ping/pong
@@ -156,6 +159,7 @@ class WebSocketServer:
                 ready()
             await stop.wait()
             keepalive.cancel()
+            keepalive.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning
             server.close(close_connections=False)  # stop accepting; the drain closes the open sockets
             await drain(server, self.drain)
             # Running workers report the last messages within moments; dead ones must not hold the shutdown.
@@ -178,9 +182,8 @@ class WebSocketServer:
     # One socket's life.
 
     async def _handle(self, connection: ServerConnection) -> None:
-        request = connection.request
-        assert request is not None
-        path, _, query_string = request.path.partition("?")
+        assert connection.request is not None
+        path, _, query_string = connection.request.path.partition("?")
         socket = Socket(
             connection,
             new_channel_name(self.inbox),
@@ -189,14 +192,9 @@ class WebSocketServer:
             ReceiveRate(self.receive_rate, self.receive_burst),
         )
         self.sockets[socket.send_channel] = socket
-        socket.writer = asyncio.create_task(self._write(socket))
         connected = False
         try:
-            headers = request.headers.raw_items()
-            connect = connect_message(
-                socket.send_channel, path, query_string, headers, connection.remote_address, connection.local_address
-            )
-            await self._emit_in_order(socket, WEBSOCKET_CONNECT, connect)
+            await self._emit_connect(socket, query_string)
             connected = True
             # Only now: a socket whose connect is still being handled has not joined its groups.
             at_once = socket.released_by_recovery  # its connect's report, or its connect, may have been lost
@@ -222,9 +220,23 @@ class WebSocketServer:
         finally:
             self.sockets.pop(socket.send_channel, None)
             keepalive_out = self._keepalives.closed(socket.send_channel)
-            socket.writer.cancel()
+            if socket.writer is not None:
+                socket.writer.cancel()
             if connected:
                 await self._disconnected(socket, keepalive_out)
+
+    async def _emit_connect(self, socket: Socket, query_string: str) -> None:
+        """Emit the socket's connect; its headers are then kept nowhere (a method of its own, so its copy goes too)."""
+        connection = socket.connection
+        assert connection.request is not None
+        headers = connection.request.headers.raw_items()
+        connect = connect_message(
+            socket.send_channel, socket.path, query_string, headers, connection.remote_address, connection.local_address
+        )
+        # The handshake is over: its response (its headers: a KiB a socket) is not needed any more,
+        # by us or by websockets, which reads it during the handshake only.
+        connection.response = None
+        await self._emit_in_order(socket, WEBSOCKET_CONNECT, connect)
 
     async def _disconnected(self, socket: Socket, keepalive_out: bool) -> None:
         if keepalive_out and self._patient:
@@ -291,7 +303,7 @@ class WebSocketServer:
                 settle_once(socket.handled, True)  # not lost: the shutdown stops waiting, quietly
         self._keepalives.stop_waiting()
 
-    # Replies: inbox → send buffers → sockets.
+    # Replies: inbox → sockets, at once or through their send buffers (fanout.py).
 
     def _read_inbox(self, loop: asyncio.AbstractEventLoop) -> None:
         """One thread reads the replies for every socket of this server."""
@@ -324,18 +336,9 @@ class WebSocketServer:
             socket = self.sockets.get(channel)
             if socket is None:
                 continue  # the socket closed meanwhile
-            if not socket.outgoing.put(replies.of(message)):
-                logger.warning(
-                    "closing %s: %d replies (%d bytes) wait and the client does not read",
-                    channel,
-                    len(socket.outgoing),
-                    socket.outgoing.bytes,
-                )
+            if not deliver(socket, replies.of(message)):
                 del self.sockets[channel]
-                if socket.writer is not None:
-                    socket.writer.cancel()
-                socket.closed_with = TRY_AGAIN_LATER
-                closing = asyncio.create_task(socket.connection.close(TRY_AGAIN_LATER, "not reading fast enough"))
+                closing = close_slow(socket)
                 self._closing.add(closing)  # keep a reference until it is done
                 closing.add_done_callback(self._closing.discard)
 
@@ -356,17 +359,6 @@ class WebSocketServer:
             return  # the socket closed, or we stopped waiting for this report
         if report.get("order") == socket.order:
             socket.handled.set_result(True)
-
-    async def _write(self, socket: Socket) -> None:
-        while True:
-            reply = await socket.outgoing.get()
-            try:
-                if reply.frame is not None:
-                    await socket.connection.send(reply.payload, text=reply.is_text)
-                if reply.close is not None:
-                    await socket.connection.close(reply.close)
-            except ConnectionClosed:
-                return
 
     # Keepalives: paced by the workers' reports (keepalive_sender.py), never dropped.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from channels_core.frames import Reply
 from channels_core.interfaces.limits import ReceiveRate, SendBuffer
 
@@ -29,15 +27,13 @@ def test_one_reply_bigger_than_the_bound_still_fits_an_empty_buffer() -> None:
 
 
 def test_taking_a_reply_makes_room() -> None:
-    async def scenario() -> list[Reply]:
-        buffer = SendBuffer(max_messages=1, max_bytes=100)
-        buffer.put(Reply("first"))
-        taken = [await buffer.get()]
-        assert buffer.put(Reply("second")) and buffer.bytes == 6
-        taken.append(await buffer.get())
-        return taken
-
-    assert asyncio.run(scenario()) == [Reply("first"), Reply("second")]
+    buffer = SendBuffer(max_messages=1, max_bytes=100)
+    buffer.put(Reply("first"))
+    taken = [buffer.take()]
+    assert buffer.put(Reply("second")) and buffer.bytes == 6
+    taken.append(buffer.take())
+    assert taken == [Reply("first"), Reply("second")]
+    assert buffer.take() is None and (len(buffer), buffer.bytes) == (0, 0)
 
 
 class Clock:

@@ -30,10 +30,12 @@ CAPACITY = 5
 class RunningServer:
     """A :class:`WebSocketServer` serving from a thread of its own until :meth:`stop`."""
 
-    def __init__(self, backend: BaseBackend, order_timeout: float | None = None, keepalive: float = 30.0) -> None:
+    def __init__(
+        self, backend: BaseBackend, order_timeout: float | None = None, keepalive: float = 30.0, **options: Any
+    ) -> None:
         self.backend = backend
         self.server = WebSocketServer(
-            backend, origins=OriginPolicy(["127.0.0.1"]), order_timeout=order_timeout, keepalive=keepalive
+            backend, origins=OriginPolicy(["127.0.0.1"]), order_timeout=order_timeout, keepalive=keepalive, **options
         )
         self.port = free_port()
         self._ready = threading.Event()
