@@ -23,12 +23,20 @@ PAGE = "/admin/channels_core/queuedmessage/"
 QUEUE = "inspector.e2e"
 
 
+#: Reads a table in one step of the page's own script: the page redraws its rows every refresh, so
+#: reading them element by element through WebDriver could meet a row that the redraw replaced.
+READ_TABLE = """
+const rows = document.querySelectorAll(`#${arguments[0]} tbody tr[data-key]`);
+return Object.fromEntries(Array.from(rows, (row) => [
+  row.dataset.key, Array.from(row.querySelectorAll("td")).slice(1).map((td) => td.textContent.trim()),
+]));
+"""
+
+
 def cells(driver: WebDriver, table: str) -> dict[str, list[str]]:
     """The rows of one of the page's tables, by the name in their first column: the other columns' text."""
-    rows = driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-key]")
-    return {
-        str(row.get_attribute("data-key")): [td.text for td in row.find_elements(By.TAG_NAME, "td")[1:]] for row in rows
-    }
+    rows: dict[str, list[str]] = driver.execute_script(READ_TABLE, table)
+    return rows
 
 
 def wait_for_depth(driver: WebDriver, depth: str | None) -> None:

@@ -229,7 +229,7 @@ def test_only_and_exclude_channels(redis_setup: WorkerSetup) -> None:
     only = redis_setup.start_worker("--only-channels", "tests.rec*", "tests.echo", "--threads", "2")
     assert _listening_on(only) == ["tests.echo", "tests.record"]
     excluded = redis_setup.start_worker("--exclude-channels", "tests.rec*", "django.*", "thumbnailer.*")
-    assert _listening_on(excluded) == ["tests.echo", "tests.fail", "tests.overlap"]
+    assert _listening_on(excluded) == ["tests.echo", "tests.expire", "tests.fail", "tests.fill", "tests.overlap"]
 
 
 def test_a_batch_below_one_is_an_error(private_redis: RedisServer) -> None:

@@ -21,6 +21,7 @@ from channels_core.backends import BaseBackend
 from channels_core.decorators import consumer
 from channels_core.exceptions import ChannelFull
 from channels_core.interfaces.wsgi import WsgiAdapter
+from channels_core.metrics.labels import BoundedLabels
 from channels_core.names import new_channel_name
 from channels_core.registry import Registry
 from channels_core.testing import wait_until
@@ -31,6 +32,14 @@ COUNTING_BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("database-sqlite", id="database-sqlite", marks=pytest.mark.django_db(transaction=True)),
 ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels as in a new process: over a whole test run, the process sees more than 100 channel names,
+    and past those every new name is labelled ``other``, as it would be on a site."""
+    monkeypatch.setattr(metrics, "channel_label", BoundedLabels())
+    monkeypatch.setattr(metrics, "_group_label", BoundedLabels())
 
 
 def value(name: str, **labels: str) -> float:
