@@ -130,6 +130,10 @@ CHANNELS_WS_SEND_BUFFER = int(os.environ.get("CHANNELS_WS_SEND_BUFFER", "256")) 
 CHANNELS_WS_SEND_BUFFER_BYTES = int(os.environ.get("CHANNELS_WS_SEND_BUFFER_BYTES", str(4 * 1024 * 1024)))
 CHANNELS_WS_RECEIVE_RATE = float(os.environ.get("CHANNELS_WS_RECEIVE_RATE", "100"))  # frames/s per socket
 CHANNELS_WS_RECEIVE_BURST = int(os.environ.get("CHANNELS_WS_RECEIVE_BURST", "200"))
+# On SIGTERM, sockets close in batches spread over the window (channels_core/interfaces/drain.py).
+CHANNELS_WS_DRAIN_WINDOW = float(os.environ.get("CHANNELS_WS_DRAIN_WINDOW", "5"))
+CHANNELS_WS_DRAIN_BATCH = int(os.environ.get("CHANNELS_WS_DRAIN_BATCH", "500"))
+CHANNELS_WS_COMPRESSION = env_flag("CHANNELS_WS_COMPRESSION", False)  # permessage-deflate: memory per socket
 CHANNELS_SESSION_AGE = float(os.environ.get("CHANNELS_SESSION_AGE", "3600"))  # a socket's channel session
 CHANNELS_WS_ALLOWED_ORIGINS = env_list("CHANNELS_WS_ALLOWED_ORIGINS", "")
 CHANNELS_WS_URL = os.environ.get("CHANNELS_WS_URL", "")  # e.g. "/ws/" behind nginx
