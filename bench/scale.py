@@ -21,12 +21,18 @@ have no keepalive to refresh on). It measures:
   two keepalive intervals once every socket has joined, with a short interval
   (``--keepalive``, 5 s), per second, and scaled to the default 30 s by the
   ratio of the intervals (the work is one keepalive per socket per interval);
-* **broadcast**: ``--broadcasts`` group sends back to back (``bench/broadcast.py``):
-  deliveries/s and p50/p99 from send to receipt, over every delivery.
+* **broadcast**: ``--broadcasts`` group sends, one a second (``--broadcast-rate``;
+  0 sends them back to back, so later ones wait behind earlier ones) with
+  ``bench/broadcast.py``: deliveries/s and p50/p99 from send to receipt, over
+  every delivery, and the server's CPU time per delivery (from ``/proc``:
+  steadier than latencies on a shared machine).
 
 Standard library only, as the other orchestrators; ``bench/README.md`` says
 how to read the table. The processes run as ``--cpus stack`` lays them out:
-servers, workers and Redis on the first CPU, the clients on the others.
+servers, workers and Redis on the first CPU, the clients on the others (on two
+CPUs: the server, its worker and Redis on one, the client processes on the
+other, so the clients' own work does not slow the server down; their receive
+times still include their own queueing).
 """
 
 from __future__ import annotations
@@ -147,10 +153,14 @@ class Crowd:
         raise RuntimeError(f"no {prefix.strip()!r} from a client within {timeout:g} s")
 
 
-def broadcast(env: Env, side: str, members: int, count: int, batch: int, wait: float) -> dict[str, Any]:
-    """``bench/broadcast.py``: wait until the group has ``members``, then ``count`` sends and an end marker."""
+def broadcast(
+    env: Env, side: str, members: int, count: int, batch: int, wait: float, rate: float = 0.0
+) -> dict[str, Any]:
+    """``bench/broadcast.py``: wait until the group has ``members``, then ``count`` sends (``rate`` a second,
+    0: back to back) and an end marker."""
     argv = [str(env.side_python(side)), str(BENCH / "broadcast.py"), "--side", "ours" if side == "ours" else "theirs"]
     argv += ["--members", str(members), "--count", str(count), "--batch", str(batch), "--wait", str(wait)]
+    argv += ["--rate", str(rate)]
     sender = env.load(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env.side_env(side))
     out, _ = sender.communicate(timeout=wait + 120)
     if sender.returncode != 0:
@@ -182,8 +192,13 @@ def measure(env: Env, args: argparse.Namespace, side: str, size: int, compressio
             figures["rss_kib_before"], figures["rss_kib_after"] = rss_before, rss_after
             figures["kib_per_socket"] = round((rss_after - rss_before) / max(1, figures["opened"]), 2)
             figures["worker_rss_kib"] = sum(resident_kib(pid) for pid in workers)
-            sent = broadcast(env, side, figures["opened"], args.broadcasts, batch=0, wait=args.deadline)
+            server_kind = "runwsserver" if side == "ours" else "daphne"
+            cpu_before = procs.cpu().get(server_kind, 0.0)
+            sent = broadcast(
+                env, side, figures["opened"], args.broadcasts, batch=0, wait=args.deadline, rate=args.broadcast_rate
+            )
             got = crowd.results(timeout=args.deadline)
+            server_cpu = procs.cpu().get(server_kind, 0.0) - cpu_before
             latencies = got["latencies"]
             figures.update(
                 broadcasts=sent["sent"],
@@ -193,6 +208,7 @@ def measure(env: Env, args: argparse.Namespace, side: str, size: int, compressio
                 p50_ms=percentile(latencies, 0.50),
                 p99_ms=percentile(latencies, 0.99),
                 client_errors=got["errors"],
+                server_cpu_us_per_delivery=round(server_cpu / len(latencies) * 1e6, 1) if latencies else None,
             )
         finally:
             crowd.stop()
@@ -215,6 +231,7 @@ ROWS = [
     ("broadcast deliveries", "deliveries_per_s", "/s", "high"),
     ("  p50 send to receipt", "p50_ms", "ms", "low"),
     ("  p99 send to receipt", "p99_ms", "ms", "low"),
+    ("  server CPU per delivery", "server_cpu_us_per_delivery", "us", "low"),
     ("  delivered / expected", "delivered", "", "high"),
     ("  negotiated deflate", "deflate", "sockets", "high"),
 ]
@@ -258,7 +275,13 @@ def main() -> int:
     parser.add_argument("--compression", nargs="+", choices=["off", "deflate"], default=["off", "deflate"])
     parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes at once per client process")
-    parser.add_argument("--broadcasts", type=int, default=5, help="group sends back to back (default 5)")
+    parser.add_argument("--broadcasts", type=int, default=5, help="group sends (default 5)")
+    parser.add_argument(
+        "--broadcast-rate",
+        type=float,
+        default=1.0,
+        help="group sends a second (default 1: each is measured alone, as 'a broadcast to all'); 0: back to back",
+    )
     parser.add_argument("--keepalive", type=float, default=5.0, help="ours' keepalive interval while measured")
     parser.add_argument("--runworkers", type=int, default=1)
     parser.add_argument("--worker-threads", type=int, default=4)
@@ -307,6 +330,7 @@ def main() -> int:
     print(f"\nGoals (issue 21): {GOALS}")
     print(f"layout: 1 server per stack; ours + {layout.runworker_label(8)}; {args.clients} client processes;")
     print(f"CPUs: stack {stack_cpus}, clients {load_cpus}; keepalive measured every {args.keepalive:g} s")
+    print(f"broadcasts: {args.broadcasts}, {args.broadcast_rate:g} a second (0: back to back)")
     print_table(results, args.sizes)
     elapsed = time.monotonic() - started
     log(f"done in {elapsed:.0f} s")
