@@ -61,6 +61,7 @@ from .keepalive_sender import KeepaliveSender
 from .keepalives import KeepaliveSchedule
 from .limits import ReceiveRate, SendBuffer
 from .outbox import Outbox
+from .pinger import Pinger
 from .sockets import (
     INTERNAL_ERROR,
     MESSAGE_TOO_BIG,
@@ -70,6 +71,7 @@ from .sockets import (
     nothing_to_emit,
     release_waits,
     settle_once,
+    share_connection_attributes,
 )
 
 __all__ = ["WebSocketServer"]
@@ -98,6 +100,7 @@ class WebSocketServer:
             handled; ``None`` waits for the previous message's channel expiry.
         drain: how a shutdown closes the sockets (default: ``DrainPlan()``, the settings' defaults).
         compression: whether sockets may use permessage-deflate (``CHANNELS_WS_COMPRESSION``).
+        ping_interval: seconds between pings to each socket, and for its pong to come (``interfaces/pinger.py``).
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class WebSocketServer:
         order_timeout: float | None = None,
         drain: DrainPlan | None = None,
         compression: bool = defaults.WS_COMPRESSION,
+        ping_interval: float = defaults.WS_PING_INTERVAL,
     ) -> None:
         self.backend = backend
         self.order_timeout = order_timeout
@@ -125,6 +129,7 @@ class WebSocketServer:
         #: Where workers report this server's sockets' messages handled (read with the replies).
         self.handled_channel = handled_channel_of(new_channel_name(self.inbox))
         self.sockets: dict[str, Socket] = {}
+        self._pinger = Pinger(ping_interval, self.sockets)
         self._outbox: Outbox | None = None
         self._stopping = threading.Event()
         self._closing: set[asyncio.Task[None]] = set()
@@ -141,6 +146,7 @@ class WebSocketServer:
         self._outbox = outbox = Outbox(self.backend, loop)
         reader = threading.Thread(target=self._read_inbox, args=(loop,), name="channels-ws-inbox", daemon=True)
         reader.start()
+        share_connection_attributes()  # before the first socket: 1.3 KiB a socket less (sockets.py)
         async with serve(
             self._handle,
             host,
@@ -151,10 +157,9 @@ class WebSocketServer:
             write_limit=defaults.WS_WRITE_LIMIT,  # above it, replies wait in the socket's send buffer (fanout.py)
             # Off by default: each compressed socket holds zlib buffers (docs/reference/performance.rst).
             compression="deflate" if self.compression else None,
-            ping_interval=defaults.WS_PING_INTERVAL,  # dead peers are found by ping/pong
-            ping_timeout=defaults.WS_PING_INTERVAL,
+            ping_interval=None,  # not a keepalive task per socket: one pinger for all finds dead peers (pinger.py)
         ) as server:
-            keepalive = asyncio.gather(self._keepalives.run(), announce_server(self))  # the sockets' and its own
+            keepalive = asyncio.gather(self._keepalives.run(), self._pinger.run(), announce_server(self))
             if ready is not None:
                 ready()
             await stop.wait()
@@ -192,14 +197,16 @@ class WebSocketServer:
             ReceiveRate(self.receive_rate, self.receive_burst),
         )
         self.sockets[socket.send_channel] = socket
+        self._pinger.add(socket)
         connected = False
         try:
             await self._emit_connect(socket, query_string)
             connected = True
-            # Only now: a socket whose connect is still being handled has not joined its groups.
-            at_once = socket.released_by_recovery  # its connect's report, or its connect, may have been lost
-            self._keepalives.add(socket.send_channel, at_once=at_once)
-            async for frame in connection:
+            # Only now: a socket whose connect is still being handled has not joined its groups. At once
+            # if released by a recovery: its connect's report, or its connect, may have been lost.
+            self._keepalives.add(socket.send_channel, at_once=socket.released_by_recovery)
+            while True:  # recv() rather than `async for`: no async generator kept per socket
+                frame = await connection.recv()
                 if wait := socket.receive_rate.delay():
                     await asyncio.sleep(wait)  # over its rate: read it later, so the client slows down
                 socket.order += 1
@@ -233,9 +240,10 @@ class WebSocketServer:
         connect = connect_message(
             socket.send_channel, socket.path, query_string, headers, connection.remote_address, connection.local_address
         )
-        # The handshake is over: its response (its headers: a KiB a socket) is not needed any more,
-        # by us or by websockets, which reads it during the handshake only.
+        # The handshake's response and request headers (KiBs a socket, more with cookies) are read by websockets
+        # during the handshake only. The request stays, emptied: websockets expects one once the handshake is over.
         connection.response = None
+        connection.request.headers.clear()
         await self._emit_in_order(socket, WEBSOCKET_CONNECT, connect)
 
     async def _disconnected(self, socket: Socket, keepalive_out: bool) -> None:

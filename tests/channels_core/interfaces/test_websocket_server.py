@@ -194,3 +194,14 @@ def test_a_frame_whose_message_would_be_too_large_is_closed_with_1009(running: R
         assert client.close_code == 1009
     disconnect = wait_until(lambda: running.backend.receive(["django.websocket.disconnect"]), what="the disconnect")
     assert disconnect[1]["code"] == 1009
+
+
+def test_the_connect_carries_the_handshakes_headers_and_the_server_keeps_none_of_them(running: RunningServer) -> None:
+    with running.connect() as client:
+        (connect,) = take(running.backend, "django.websocket.connect", 1)
+        assert ["host", f"127.0.0.1:{running.port}"] in connect["headers"]
+        # Emptied before the connect was emitted: thousands of sockets would each keep a few KiB.
+        connection = running.server.sockets[connect["send_channel"]].connection
+        assert connection.request is not None and not connection.request.headers and connection.response is None
+        client.send("the socket works on")
+        assert take(running.backend, RECEIVE, 1)[0]["text"] == "the socket works on"
