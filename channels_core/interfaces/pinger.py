@@ -6,7 +6,7 @@ reach: no close, no FIN) with a keepalive task per connection: every
 and closes the connection with 1011 if none comes. A task, its coroutines
 and its sleeping timer cost about 1.2 KiB a socket, and a server holds ten
 thousand sockets that mostly sit idle. So the server turns that keepalive
-off and runs one :class:`Pinger` for all its sockets, with the same
+off and runs one ``Pinger`` for all its sockets, with the same
 semantics: a socket is pinged ``interval`` seconds after it opened and every
 ``interval`` seconds after that (``WS_PING_INTERVAL``, 20 s); when the next
 ping is due and the last one's pong has not come (``interval`` seconds to
