@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..exceptions import InvalidMessage
 from ..messages import Message, with_position
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "POSITION_KEY",
     "GroupHistoryHooks",
+    "HistoryKeptByStore",
+    "HistoryStore",
     "Position",
     "Recovery",
     "covers",
@@ -174,3 +176,28 @@ class GroupHistoryHooks:
                 f"group {group!r} has no history: no GROUP_HISTORY rule of backend {self.alias!r} names it"
             )
         return size
+
+
+class HistoryStore(Protocol):
+    """What keeps a backend's histories when the backend hands them to a helper (the Redis backends do)."""
+
+    def position(self, group: str) -> Position: ...
+
+    def send(self, group: str, payload: bytes, size: int) -> GroupSendResult: ...
+
+    def add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery: ...
+
+
+class HistoryKeptByStore(GroupHistoryHooks):
+    """The storage hooks of a backend whose :class:`HistoryStore` is ``self.history_store``: each one call to it."""
+
+    history_store: HistoryStore
+
+    def _group_position(self, group: str, size: int) -> Position:
+        return self.history_store.position(group)
+
+    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
+        return self.history_store.send(group, payload, size)
+
+    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
+        return self.history_store.add_since(group, channel, since, size)

@@ -30,7 +30,7 @@ from ..names import inbox_of
 from . import redis_lua
 from .base import BaseBackend, Entry, GroupSendResult
 from .hashring import HashRing
-from .history import Position, Recovery
+from .history import HistoryKeptByStore
 from .redis_entries import live_entries, send_batches, snapshots_named, written_out
 from .redis_history import RedisHistory
 from .redis_shard import Shard
@@ -43,7 +43,7 @@ __all__ = ["RedisBackend"]
 SHARD_POLL_SLICE = 0.05
 
 
-class RedisBackend(BaseBackend):
+class RedisBackend(HistoryKeptByStore, BaseBackend):
     """Channels and groups in Redis (7.0 or newer).
 
     Extra ``CHANNEL_BACKENDS`` keys: ``HOSTS`` (Redis URLs; several shard),
@@ -86,7 +86,7 @@ class RedisBackend(BaseBackend):
         for glob, expiry in self.expiry_rules:
             self._rule_args += [redis_lua.lua_pattern(glob), _ms(expiry)]
         self._rotation = itertools.count()
-        self._history = RedisHistory(self)
+        self.history_store = RedisHistory(self)
 
     def _queue_key(self, queue: str) -> str:
         return f"{self.prefix}q:{queue}"
@@ -220,17 +220,6 @@ class RedisBackend(BaseBackend):
         """The arguments of ``GROUP_SEND`` after the payload: where the group's keys are, the queues' rules."""
         prefix = self.prefix
         return [f"{prefix}m:{group}:", f"{prefix}c:{group}:", f"{prefix}s:", f"{prefix}q:", *self._rule_args]
-
-    # Group history (redis_history.py): one script per operation on one Redis, a lock in the group's home on shards.
-
-    def _group_position(self, group: str, size: int) -> Position:
-        return self._history.position(group)
-
-    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
-        return self._history.send(group, payload, size)
-
-    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
-        return self._history.add_since(group, channel, since, size)
 
     def flush(self) -> None:
         for shard in self.shards:

@@ -61,7 +61,7 @@ from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from .base import BaseBackend, Entry, GroupSendResult
-from .history import Position, Recovery
+from .history import HistoryKeptByStore
 from .redis import SHARD_POLL_SLICE
 from .redis_cluster_history import ClusterHistory
 from .redis_cluster_keys import ClusterKeys
@@ -75,7 +75,7 @@ __all__ = ["RedisClusterBackend"]
 Call = tuple[str, str, Sequence[Any], Sequence[Any]]
 
 
-class RedisClusterBackend(BaseBackend):
+class RedisClusterBackend(HistoryKeptByStore, BaseBackend):
     """Channels and groups on a Redis Cluster (7.0 or newer).
 
     ``CHANNEL_BACKENDS`` keys as for :class:`~channels_core.backends.redis.RedisBackend`:
@@ -92,7 +92,7 @@ class RedisClusterBackend(BaseBackend):
         self.socket_timeout = float(config.get("SOCKET_TIMEOUT", defaults.REDIS_SOCKET_TIMEOUT))
         self._group_expiry_ms = _ms(self.group_expiry)
         self._rotation = itertools.count()
-        self._history = ClusterHistory(self)
+        self.history_store = ClusterHistory(self)
 
     # Messages.
 
@@ -259,17 +259,6 @@ class RedisClusterBackend(BaseBackend):
                 f"({failures[0]}); delivered to {result.delivered} member(s) elsewhere"
             )
         return result
-
-    # Group history (redis_cluster_history.py): a lock in the group's slot makes its operations take turns.
-
-    def _group_position(self, group: str, size: int) -> Position:
-        return self._history.position(group)
-
-    def _group_send_history(self, group: str, payload: bytes, size: int) -> GroupSendResult:
-        return self._history.send(group, payload, size)
-
-    def _group_add_since(self, group: str, channel: str, since: Position, size: int) -> Recovery:
-        return self._history.add_since(group, channel, since, size)
 
     # Scripts, one slot each.
 
