@@ -78,7 +78,17 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 @pytest.fixture
 def memory_backend(settings) -> Iterator[BaseBackend]:
     """A fresh in-memory backend as the default, as under runserver."""
-    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend"}}
+    yield from _fresh_memory_backend(settings, {})
+
+
+@pytest.fixture
+def memory_backend_with_site_history(settings) -> Iterator[BaseBackend]:
+    """A fresh in-memory backend as the default, keeping the demos' group histories as the site does."""
+    yield from _fresh_memory_backend(settings, {"GROUP_HISTORY": settings.CHANNEL_BACKENDS["default"]["GROUP_HISTORY"]})
+
+
+def _fresh_memory_backend(settings, config: dict[str, object]) -> Iterator[BaseBackend]:
+    settings.CHANNEL_BACKENDS = {"default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", **config}}
     backends.reset()
     yield get_backend()
     backends.reset()

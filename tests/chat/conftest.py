@@ -1,23 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from channels_core.backends import BaseBackend, backends, get_backend
+from channels_core.backends import BaseBackend
 from chat.models import Room
 
 
 @pytest.fixture
-def backend(settings) -> Iterator[BaseBackend]:
-    """A fresh in-memory backend as the default, keeping the rooms' histories as the site does."""
-    site_history = settings.CHANNEL_BACKENDS["default"]["GROUP_HISTORY"]  # config/settings.py's
-    settings.CHANNEL_BACKENDS = {
-        "default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", "GROUP_HISTORY": site_history}
-    }
-    backends.reset()
-    yield get_backend()
-    backends.reset()
+def backend(memory_backend_with_site_history: BaseBackend) -> BaseBackend:
+    """The rooms' histories kept as the site keeps them (config/settings.py's GROUP_HISTORY)."""
+    return memory_backend_with_site_history
 
 
 @pytest.fixture

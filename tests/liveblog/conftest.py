@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from channels_core.backends import BaseBackend, backends, get_backend
+from channels_core.backends import BaseBackend
 from liveblog.models import Liveblog
 
 
@@ -14,12 +12,6 @@ def keynote(db) -> Liveblog:
 
 
 @pytest.fixture
-def memory_backend(settings) -> Iterator[BaseBackend]:
-    """A fresh in-memory backend as the default, keeping the blogs' histories as the site does."""
-    site_history = settings.CHANNEL_BACKENDS["default"]["GROUP_HISTORY"]  # config/settings.py's
-    settings.CHANNEL_BACKENDS = {
-        "default": {"BACKEND": "channels_core.backends.memory.InMemoryBackend", "GROUP_HISTORY": site_history}
-    }
-    backends.reset()
-    yield get_backend()
-    backends.reset()
+def memory_backend(memory_backend_with_site_history: BaseBackend) -> BaseBackend:
+    """The blogs' histories kept as the site keeps them (config/settings.py's GROUP_HISTORY)."""
+    return memory_backend_with_site_history
