@@ -98,7 +98,7 @@ class Processes:
             if group in groups:
                 used[groups[group]] = used.get(groups[group], 0.0) + seconds
         if self.redis_pid:
-            used["redis-server"] = _process_cpu(self.redis_pid)
+            used["redis-server"] = process_cpu(self.redis_pid)
         return used
 
     def logs(self) -> str:
@@ -145,7 +145,7 @@ def _stat_fields(pid: int | str) -> list[str]:
     return text[text.rindex(")") + 2 :].split()
 
 
-def _process_cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
     try:
         fields = _stat_fields(pid)
     except (OSError, ValueError):

@@ -1,4 +1,4 @@
-"""Many idle WebSocket clients for ``bench/scale.py``: one process of a crowd (project virtualenv, asyncio).
+"""Many idle WebSocket clients for ``bench/scale.py``: one process of a crowd (``bench/.venvs/clients``, uvloop).
 
 Run as ``python bench/scaleload.py --url URL --count N [--compression]``. It
 prints ``READY``, waits for a line ``go`` on its standard input (so several
@@ -14,6 +14,9 @@ has batch 0's end marker (or ``--timeout``), and it prints ``RESULT <json>``
 (``latencies_ms``: every delivery's; ``first_ts``, ``last_receive``). Other batches are ignored (the
 orchestrator uses them to wait until the group is full). It keeps its sockets
 open until its standard input closes.
+
+It runs on uvloop, which halves a client's CPU per received frame (see
+``ensure_clients_venv`` in ``bench/scale.py``); the orchestrator installs it.
 """
 
 from __future__ import annotations
@@ -27,51 +30,77 @@ import time
 from typing import Any
 
 import benchlib
+import uvloop
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 from wsload import origin_of
 
 
 class Listener:
-    """One socket's batch-0 deliveries."""
+    """One socket's batch-0 deliveries, recorded as its connection parses them (see :class:`ListeningConnection`)."""
 
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
+    def __init__(self) -> None:
         self.latencies: list[float] = []
         self.first_ts = float("inf")
         self.last_receive = 0.0
         self.ended = asyncio.Event()
         self.error: str | None = None
 
-    async def run(self) -> None:
-        try:
-            async for frame in self.ws:
-                now = time.monotonic()
-                data = json.loads(frame)
-                if data.get("b") != 0:
-                    continue
-                if data.get("end"):
-                    self.ended.set()
-                else:
-                    self.latencies.append(now - float(data["ts"]))
-                    self.first_ts = min(self.first_ts, float(data["ts"]))
-                    self.last_receive = now
-        except Exception as error:
-            self.error = f"{type(error).__name__}: {error}"
-        finally:
-            self.ended.set()  # a closed socket gets nothing more: do not wait for it
+    def frame(self, now: float, text: str) -> None:
+        data = json.loads(text)
+        if data.get("b") != 0:
+            return  # the orchestrator's "is everybody in the group yet?" batches
+        if data.get("end"):
+            self.ended.set()
+        else:
+            self.latencies.append(now - float(data["ts"]))
+            self.first_ts = min(self.first_ts, float(data["ts"]))
+            self.last_receive = now
+
+    def lost(self, error: BaseException | None) -> None:
+        if not self.ended.is_set():
+            self.error = f"closed before the end marker: {error!r}"
+        self.ended.set()  # a closed socket gets nothing more: do not wait for it
+
+
+class ListeningConnection(ClientConnection):
+    """A client connection that hands each text frame to its listener the moment ``websockets`` parses it.
+
+    The receipt time is taken as the event loop reads the frame, not when a
+    ``recv()`` task gets round to it: with ten thousand sockets in a few client
+    processes on one CPU, a task and a message queue per socket made the
+    clients, not the server, set the broadcast's latency (the clients' CPU was
+    saturated while the server's was mostly idle). Pings are still answered
+    by ``websockets``' protocol; the handshake and the parsing are the library's.
+    """
+
+    listener: Listener | None = None
+
+    def process_event(self, event: Event) -> None:
+        if self.listener is not None and isinstance(event, Frame) and event.opcode is Opcode.TEXT and event.fin:
+            self.listener.frame(time.monotonic(), event.data.decode())
+            return
+        super().process_event(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.listener is not None:
+            self.listener.lost(exc)
 
 
 async def open_all(
     url: str, count: int, concurrency: int, compression: bool
-) -> tuple[list[ClientConnection], list[str]]:
+) -> tuple[list[ListeningConnection], list[str]]:
     gate = asyncio.Semaphore(concurrency)
     failures: list[str] = []
 
-    async def one() -> ClientConnection | None:
+    async def one() -> ListeningConnection | None:
         async with gate:
             try:
                 return await connect(
                     url,
+                    create_connection=ListeningConnection,
                     origin=origin_of(url),
                     compression="deflate" if compression else None,
                     open_timeout=60,
@@ -96,8 +125,9 @@ async def main(args: argparse.Namespace) -> None:
     opened = {"opened": len(sockets), "failed": len(failures), "why": sorted(set(failures))[:3]}
     opened |= {"go": go, "last_open": last_open, "deflate": deflate}
     print("OPEN " + json.dumps(opened), flush=True)
-    listeners = [Listener(ws) for ws in sockets]
-    tasks = [asyncio.create_task(listener.run()) for listener in listeners]
+    listeners = [Listener() for _ in sockets]
+    for ws, listener in zip(sockets, listeners, strict=True):
+        ws.listener = listener
     try:
         async with asyncio.timeout(args.timeout):
             await asyncio.gather(*(listener.ended.wait() for listener in listeners))
@@ -113,8 +143,6 @@ async def main(args: argparse.Namespace) -> None:
     result["error_count"] = len(errors)
     benchlib.emit(result)
     await loop.run_in_executor(None, sys.stdin.read)  # until the orchestrator closes our stdin
-    for task in tasks:
-        task.cancel()
 
 
 if __name__ == "__main__":
@@ -127,4 +155,4 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # every socket is a file descriptor
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(main(arguments))
+    uvloop.run(main(arguments))

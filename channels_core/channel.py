@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, overload
 
 from .backends import BaseBackend, get_backend
-from .backends.base import GroupSendResult
 from .backends.history import Recovery
+from .backends.storage import GroupSendResult
 from .context import current_alias
 from .held_replies import send_in_order, store_held_replies
 from .messages import Message

@@ -30,7 +30,6 @@ from .http import decode_body, encode_body
 from .messages import Message
 
 __all__ = [
-    "Replies",
     "Reply",
     "connect_message",
     "disconnect_message",
@@ -65,27 +64,6 @@ class Reply:
     def size(self) -> int:
         """How many bytes the frame holds, for the socket's send-buffer limit."""
         return len(self.payload)
-
-
-class Replies:
-    """The replies to one batch of messages, each made once.
-
-    The copies of a group message share one dict
-    (:meth:`~channels_core.backends.base.BaseBackend.receive_inbox`), so a
-    broadcast to ten thousand sockets is encoded once, not once per socket, and
-    its sockets' send buffers hold one frame between them.
-    """
-
-    def __init__(self) -> None:
-        #: By the message's id, with the message itself: kept alive, its id is not reused meanwhile.
-        self._made: dict[int, tuple[Message, Reply]] = {}
-
-    def of(self, message: Message) -> Reply:
-        """:func:`reply_of` the message, made once per message object."""
-        made = self._made.get(id(message))
-        if made is None:
-            made = self._made[id(message)] = (message, reply_of(message))
-        return made[1]
 
 
 def connect_message(

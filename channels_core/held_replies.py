@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
 from .backends import BaseBackend
-from .backends.base import PreparedMessage
+from .backends.storage import PreparedMessage
 from .exceptions import ChannelsError
 from .messages import Message
 from .protocol import WEBSOCKET_REPLY_PREFIX

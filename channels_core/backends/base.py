@@ -1,11 +1,9 @@
 """The interface every channel backend implements.
 
-Storage is in **queues** of **entries**. A normal channel is its own queue; a
-response channel is stored in its inbox's queue (see :mod:`channels_core.names`).
-An entry is one message for one or more channels of one queue: a group send
-puts a single entry in each inbox it reaches, naming every member there, and
-the interface server reading the inbox hands a copy to each. Capacity counts
-the entries waiting in a queue.
+Storage is in **queues** of **entries** (:mod:`~channels_core.backends.storage`):
+a group send puts a single entry in each inbox it reaches, naming every member
+there, and the interface server reading the inbox hands a copy to each.
+Capacity counts the entries waiting in a queue.
 
 :class:`BaseBackend` does what every backend shares (names, encoding,
 capacity look-up, counting for :mod:`~channels_core.metrics`, expanding entries) and leaves storage to a few
@@ -24,41 +22,17 @@ other sends).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import defaults, metrics
-from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, InvalidChannelName
+from ..exceptions import BackendUnavailable, ChannelsError, InvalidChannelName
 from ..messages import Message, decode_message, encode_message
 from ..names import inbox_of, is_response_channel, validate_channel_name, validate_group_name
 from .config import capacities_of, expiries_of, group_expiry_of, history_expiry_of, history_sizes_of
 from .history import GroupHistoryHooks, Position, Recovery, position_reserve, refuse_position_key
+from .storage import Entry, GroupSendResult, InboxEntry, PreparedMessage, group_by_queue
 
-__all__ = ["BaseBackend", "Entry", "GroupSendResult", "PreparedMessage", "Recovery", "group_by_queue"]
-
-#: What a queue holds: the channels an encoded message is for, and the message.
-Entry = tuple[Sequence[str], bytes]
-
-
-class GroupSendResult:
-    """How many members one :meth:`BaseBackend.group_send` reached and skipped, and the message's ``position``.
-
-    The position (``{"group", "epoch", "offset"}``) is ``None`` in a group without history.
-    """
-
-    __slots__ = ("delivered", "position", "skipped")
-
-    def __init__(self, delivered: int = 0, skipped: int = 0) -> None:
-        self.delivered = delivered
-        self.skipped = skipped
-        self.position: Message | None = None
-
-    def add(self, other: GroupSendResult) -> None:
-        self.delivered += other.delivered
-        self.skipped += other.skipped
-
-    def __repr__(self) -> str:
-        return f"GroupSendResult(delivered={self.delivered}, skipped={self.skipped})"
+__all__ = ["BaseBackend", "Recovery"]
 
 
 class BaseBackend(GroupHistoryHooks):
@@ -213,29 +187,38 @@ class BaseBackend(GroupHistoryHooks):
         return received
 
     def receive_inbox(self, inbox: str, timeout: float | None = 0, limit: int = 100) -> list[tuple[str, Message]]:
-        """Take what waits in a response inbox: every message for every channel below it.
+        """:meth:`receive_inbox_entries`, with one ``(channel, message)`` pair per channel.
+
+        Copies of one group message share one dict, so do not change it.
+        """
+        return [
+            (channel, message)
+            for channels, message in self.receive_inbox_entries(inbox, timeout, limit)
+            for channel in channels
+        ]
+
+    def receive_inbox_entries(self, inbox: str, timeout: float | None = 0, limit: int = 100) -> list[InboxEntry]:
+        """Take what waits in a response inbox: every message for every channel below it, in the order sent.
 
         One call costs one backend round trip however many clients the inbox
-        serves, and may return more messages than ``limit`` (one group send
-        is one entry, with a copy for each member in the inbox).
+        serves. Each message comes once, with the channels it is for: a group
+        send is one entry naming every member in the inbox (so more messages
+        than ``limit`` may come). A server holding ten thousand sockets reads a
+        broadcast as one entry, not ten thousand pairs that the garbage
+        collector would have to look at (docs/reference/performance.rst).
 
         Args:
             inbox: a response-channel prefix, e.g. ``"!django.websocket.send.srv1"``.
             timeout: seconds to wait when the inbox is empty; ``0`` does not wait.
             limit: the most entries to take at once.
-
-        Returns:
-            ``(channel, message)`` pairs in the order they were sent; copies
-            of one group message share one dict, so do not change it.
         """
         if not is_response_channel(validate_channel_name(inbox)):
             raise InvalidChannelName(f"receive_inbox() needs a response inbox starting with '!', not {inbox!r}")
-        received: list[tuple[str, Message]] = []
-        for channels, payload in self._pop([inbox], _seconds(timeout), limit):
-            message = decode_message(payload)
-            received += [(channel, message) for channel in channels]
-        metrics.received(channel for channel, _ in received)
-        return received
+        entries = [
+            (channels, decode_message(payload)) for channels, payload in self._pop([inbox], _seconds(timeout), limit)
+        ]
+        metrics.received(channel for channels, _ in entries for channel in channels)
+        return entries
 
     def group_add(self, group: str, channel: str, since: object = None) -> Recovery | None:
         """Add ``channel`` to ``group``, or refresh its membership for ``group_expiry`` seconds.
@@ -361,36 +344,6 @@ class BaseBackend(GroupHistoryHooks):
     def expiry_rules(self) -> list[tuple[str, float]]:
         """``CHANNEL_EXPIRY`` as (glob, seconds) pairs in look-up order (exact names first)."""
         return self._expiries.rules
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedMessage:
-    """A message validated and encoded by :meth:`BaseBackend.prepare`, ready to be stored.
-
-    Attributes:
-        channel: where it goes.
-        queue: the queue that stores it (the channel, or a response channel's inbox).
-        payload: its encoding.
-        capacity: that queue's capacity.
-    """
-
-    channel: str
-    queue: str
-    payload: bytes
-    capacity: int
-
-    def full(self) -> ChannelFull:
-        """The error of a send that found the queue full."""
-        shared = f", shared with the other channels of inbox {self.queue!r}" if self.queue != self.channel else ""
-        return ChannelFull(f"channel {self.channel!r} is full (capacity {self.capacity}{shared})")
-
-
-def group_by_queue(channels: Sequence[str]) -> dict[str, list[str]]:
-    """Channels by the queue they are stored in, keeping their order."""
-    queues: dict[str, list[str]] = {}
-    for channel in channels:
-        queues.setdefault(inbox_of(channel), []).append(channel)
-    return queues
 
 
 def _seconds(timeout: float | None) -> float:

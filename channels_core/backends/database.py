@@ -50,9 +50,10 @@ from .. import defaults, metrics
 from ..exceptions import BackendUnavailable
 from ..models import GroupMember, QueuedMessage
 from ..names import inbox_of
-from .base import BaseBackend, Entry, GroupSendResult, group_by_queue
+from .base import BaseBackend
 from .database_history import clear_histories, keep_message, locked_history, messages_after, sweep_histories
 from .history import Position, Recovery, covers
+from .storage import Entry, GroupSendResult, group_by_queue
 
 __all__ = ["DatabaseBackend"]
 

@@ -25,7 +25,7 @@ from ..exceptions import InvalidMessage
 from ..messages import Message, with_position
 
 if TYPE_CHECKING:
-    from .base import GroupSendResult
+    from .storage import GroupSendResult
 
 __all__ = [
     "POSITION_KEY",

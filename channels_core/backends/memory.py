@@ -18,8 +18,9 @@ from typing import Any
 from .. import defaults, metrics
 from ..messages import with_position
 from ..names import inbox_of
-from .base import BaseBackend, Entry, GroupSendResult
+from .base import BaseBackend
 from .history import Position, Recovery, covers, new_epoch
+from .storage import Entry, GroupSendResult
 
 __all__ = ["InMemoryBackend"]
 

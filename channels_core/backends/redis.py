@@ -28,12 +28,13 @@ from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from . import redis_lua
-from .base import BaseBackend, Entry, GroupSendResult
+from .base import BaseBackend
 from .hashring import HashRing
 from .history import HistoryKeptByStore
 from .redis_entries import live_entries, send_batches, snapshots_named, written_out
 from .redis_history import RedisHistory
 from .redis_shard import Shard
+from .storage import Entry, GroupSendResult
 
 __all__ = ["RedisBackend"]
 

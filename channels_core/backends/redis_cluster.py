@@ -60,7 +60,7 @@ import redis
 from .. import defaults
 from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
-from .base import BaseBackend, Entry, GroupSendResult
+from .base import BaseBackend
 from .history import HistoryKeptByStore
 from .redis import SHARD_POLL_SLICE
 from .redis_cluster_history import ClusterHistory
@@ -68,6 +68,7 @@ from .redis_cluster_keys import ClusterKeys
 from .redis_cluster_slots import SlotRouter, slot_of
 from .redis_entries import live_entries, send_batches, snapshots_named, written_out
 from .redis_shard import NotSent, Shard
+from .storage import Entry, GroupSendResult
 
 __all__ = ["RedisClusterBackend"]
 

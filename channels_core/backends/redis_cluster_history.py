@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..names import inbox_of
-from .base import GroupSendResult
 from .history import Position, Recovery, new_epoch
 from .redis_history import HistoryLock, delivered_with_position
+from .storage import GroupSendResult
 
 if TYPE_CHECKING:
     from .redis_cluster import RedisClusterBackend

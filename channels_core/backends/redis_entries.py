@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from .. import metrics
-from .base import Entry
+from .storage import Entry
 
 __all__ = ["SEND_BATCH_BYTES", "SEND_BATCH_COUNT", "live_entries", "send_batches", "snapshots_named", "written_out"]
 

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..exceptions import BackendUnavailable
 from ..messages import with_position
-from .base import GroupSendResult
 from .history import Position, Recovery, new_epoch
+from .storage import GroupSendResult
 
 if TYPE_CHECKING:
     from .redis import RedisBackend

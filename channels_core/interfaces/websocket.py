@@ -41,9 +41,10 @@ from websockets.http11 import Request, Response
 
 from .. import defaults
 from ..backends import BaseBackend
+from ..backends.storage import InboxEntry
 from ..backoff import Backoff
 from ..exceptions import BackendUnavailable, ChannelFull, ChannelsError, MessageTooLarge
-from ..frames import Replies, connect_message, disconnect_message, keepalive_message, receive_message
+from ..frames import connect_message, disconnect_message, keepalive_message, receive_message, reply_of
 from ..messages import Message
 from ..names import handled_channel_of, new_channel_name
 from ..origins import OriginPolicy
@@ -319,7 +320,7 @@ class WebSocketServer:
         was_down = False
         while not self._stopping.is_set():
             try:
-                batch = self.backend.receive_inbox(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
+                batch = self.backend.receive_inbox_entries(self.inbox, timeout=defaults.RECEIVE_TIMEOUT)
             except BackendUnavailable as error:
                 was_down = True
                 backoff.failed(error)
@@ -335,20 +336,19 @@ class WebSocketServer:
             if batch:
                 loop.call_soon_threadsafe(self._route, batch)
 
-    def _route(self, batch: list[tuple[str, Message]]) -> None:
-        replies = Replies()  # a broadcast's copies share one frame
-        for channel, message in batch:
-            if channel == self.handled_channel:
+    def _route(self, batch: list[InboxEntry]) -> None:
+        for channels, message in batch:
+            if len(channels) == 1 and channels[0] == self.handled_channel:
                 self._handled(message)
                 continue
-            socket = self.sockets.get(channel)
-            if socket is None:
-                continue  # the socket closed meanwhile
-            if not deliver(socket, replies.of(message)):
-                del self.sockets[channel]
-                closing = close_slow(socket)
-                self._closing.add(closing)  # keep a reference until it is done
-                closing.add_done_callback(self._closing.discard)
+            reply = reply_of(message)  # once for all its sockets: a broadcast is encoded once
+            for channel in channels:
+                socket = self.sockets.get(channel)
+                if socket is not None and not deliver(socket, reply):  # None: it closed meanwhile
+                    del self.sockets[channel]
+                    closing = close_slow(socket)
+                    self._closing.add(closing)  # keep a reference until it is done
+                    closing.add_done_callback(self._closing.discard)
 
     def _handled(self, reports: Message) -> None:
         """A worker handled sockets' messages: let each socket emit its next one (or its next keepalive go)."""

@@ -16,13 +16,13 @@ import pytest
 import redis
 
 from channels_core.backends import BaseBackend, backend_from_config
-from channels_core.backends.base import GroupSendResult
 from channels_core.backends.history import Position, Recovery
 from channels_core.backends.redis import RedisBackend
 from channels_core.backends.redis_cluster import RedisClusterBackend
 from channels_core.backends.redis_history_lua import POSITION_LUA
 from channels_core.backends.redis_pool import IDLE_CHECK_AFTER
 from channels_core.backends.redis_shard import Shard
+from channels_core.backends.storage import GroupSendResult
 from channels_core.exceptions import BackendUnavailable
 from channels_core.messages import with_position
 from channels_core.testing import RedisCluster, RedisServer, wait_past
