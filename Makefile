@@ -34,7 +34,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/history.py --out bench/results/history.json
 	$(BIN)/python bench/metrics.py --out bench/results/metrics.json
 
-# Long (about half an hour, up to 20,000 sockets open on loopback at once), so not part of `bench`.
+# Long (about 7 minutes on 2 CPUs, up to 20,000 sockets open on loopback at once), so not part of `bench`.
 bench-scale: $(RUN_STAMP)
 	@BENCH=1 PYTHON=$(PYTHON) scripts/install-system-packages test
 	$(BIN)/python bench/scale.py --out bench/results/scale.json

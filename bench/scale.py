@@ -214,7 +214,8 @@ def measure(env: Env, args: argparse.Namespace, side: str, size: int, compressio
                 cpu_after, window = procs.cpu(), time.monotonic() - window_start
                 per_s = (cpu_after.get("runworker", 0) - cpu_before.get("runworker", 0)) / window
                 figures["keepalive_worker_cpu_per_s"] = round(per_s, 4)
-                figures["keepalive_worker_cpu_per_s_at_30s"] = round(per_s * args.keepalive / DEFAULT_INTERVAL, 4)
+                if args.keepalive != DEFAULT_INTERVAL:
+                    figures["keepalive_worker_cpu_per_s_at_30s"] = round(per_s * args.keepalive / DEFAULT_INTERVAL, 4)
                 figures["keepalive_us_each"] = round(per_s / (size / args.keepalive) * 1e6, 1)
             rss_after = resident_kib(server)
             figures["rss_kib_before"], figures["rss_kib_after"] = rss_before, rss_after
@@ -250,7 +251,7 @@ def measure(env: Env, args: argparse.Namespace, side: str, size: int, compressio
 # The report.
 
 ROWS = [
-    # (label, key, unit, better: "low" or "high")
+    # (label, key, unit, better: "low" or "high"; "": no ratio, the row says who set the latency)
     ("connect storm", "storm_s", "s", "low"),
     ("  failed connections", "failed", "", "low"),
     ("  all joined the group", "joined_s", "s", "low"),
@@ -265,15 +266,15 @@ ROWS = [
     ("  p99 send to receipt", "p99_ms", "ms", "low"),
     ("  server CPU per delivery", "server_cpu_us_per_delivery", "us", "low"),
     ("  delivered / expected", "delivered", "", "high"),
-    ("  stack's CPU busy (server, workers, Redis)", "stack_cpu_busy_pct", "%", "low"),
-    ("  clients' CPU busy", "clients_cpu_busy_pct", "%", "low"),
+    ("  stack's CPU busy (server, workers, Redis)", "stack_cpu_busy_pct", "%", ""),
+    ("  clients' CPU busy", "clients_cpu_busy_pct", "%", ""),
     ("  negotiated deflate", "deflate", "sockets", "high"),
 ]
 
 
 def ratio(ours: Any, theirs: Any, better: str) -> str:
     """How many times better ours is (above 1: better), when both are numbers."""
-    if not isinstance(ours, int | float) or not isinstance(theirs, int | float) or not ours or not theirs:
+    if not better or not isinstance(ours, int | float) or not isinstance(theirs, int | float) or not ours or not theirs:
         return ""
     return f"{(theirs / ours if better == 'low' else ours / theirs):.1f}x"
 

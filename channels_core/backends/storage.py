@@ -19,9 +19,9 @@ from ..names import inbox_of
 
 __all__ = ["Entry", "GroupSendResult", "InboxEntry", "PreparedMessage", "group_by_queue"]
 
-#: What a queue holds: the channels an encoded message is for, and the message.
+#: What a queue holds, the channels an encoded message is for and the message.
 Entry = tuple[Sequence[str], bytes]
-#: An entry of a response inbox as read: the channels a message is for, and the message.
+#: An entry of a response inbox as read, the channels a message is for and the message.
 InboxEntry = tuple[Sequence[str], Message]
 
 

@@ -153,6 +153,20 @@ def test_an_inbox_gives_many_messages_at_once(backend: BaseBackend) -> None:
     assert backend.receive_inbox("!batch.srv", timeout=0.05) == []
 
 
+def test_an_inbox_read_as_entries_gives_a_group_send_once_with_its_members(backend: BaseBackend) -> None:
+    members = [new_channel_name("!entries.srv") for _ in range(3)]
+    for member in members:
+        backend.group_add("readers", member)
+    alone = new_channel_name("!entries.srv")
+    backend.send(alone, {"n": 0})
+    backend.group_send("readers", {"n": 1})
+    entries = backend.receive_inbox_entries("!entries.srv", timeout=1)
+    assert [(sorted(channels), message) for channels, message in entries] == [
+        ([alone], {"n": 0}),
+        (sorted(members), {"n": 1}),
+    ]
+
+
 def test_workers_and_interface_servers_read_their_own_kind(backend: BaseBackend) -> None:
     with pytest.raises(InvalidChannelName, match=r"cannot receive\(\) on response channel '!mine\.srv'"):
         backend.receive(["normal.one", "!mine.srv"])
