@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
+from ..messages import Message
 from .limits import ReceiveRate, SendBuffer
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "MESSAGE_TOO_BIG",
     "TRY_AGAIN_LATER",
     "Socket",
+    "apply_reports",
     "close_code",
     "nothing_to_emit",
     "release_waits",
@@ -72,6 +74,26 @@ def close_code(socket: Socket) -> int:
     if code in (None, CloseCode.ABNORMAL_CLOSURE) and socket.closed_with is not None:
         return socket.closed_with
     return code or CloseCode.ABNORMAL_CLOSURE
+
+
+def apply_reports(reports: Message, sockets: Mapping[str, Socket], keepalive_handled: Callable[[str], None]) -> None:
+    """A worker's ``{"handled": [...]}`` report: each socket whose message it handled may emit its next one.
+
+    A report of a keepalive goes to ``keepalive_handled`` (the keepalive
+    schedule); one for a socket that closed, or for a message the socket no
+    longer waits for, is ignored.
+    """
+    handled = reports.get("handled")
+    for report in handled if isinstance(handled, list) else []:
+        name = report.get("socket") if isinstance(report, dict) else None
+        if not isinstance(name, str):
+            continue
+        if report.get("keepalive"):
+            keepalive_handled(name)
+            continue
+        socket = sockets.get(name)
+        if socket is not None and socket.handled is not None and report.get("order") == socket.order:
+            settle_once(socket.handled, True)
 
 
 def release_waits(sockets: Iterable[Socket]) -> tuple[int, int]:

@@ -68,6 +68,7 @@ from .sockets import (
     MESSAGE_TOO_BIG,
     TRY_AGAIN_LATER,
     Socket,
+    apply_reports,
     close_code,
     nothing_to_emit,
     release_waits,
@@ -339,7 +340,7 @@ class WebSocketServer:
     def _route(self, batch: list[InboxEntry]) -> None:
         for channels, message in batch:
             if len(channels) == 1 and channels[0] == self.handled_channel:
-                self._handled(message)
+                apply_reports(message, self.sockets, self._keepalives.handled)
                 continue
             reply = reply_of(message)  # once for all its sockets: a broadcast is encoded once
             for channel in channels:
@@ -349,24 +350,6 @@ class WebSocketServer:
                     closing = close_slow(socket)
                     self._closing.add(closing)  # keep a reference until it is done
                     closing.add_done_callback(self._closing.discard)
-
-    def _handled(self, reports: Message) -> None:
-        """A worker handled sockets' messages: let each socket emit its next one (or its next keepalive go)."""
-        handled = reports.get("handled")
-        for report in handled if isinstance(handled, list) else []:
-            if isinstance(report, dict):
-                self._one_handled(report)
-
-    def _one_handled(self, report: Message) -> None:
-        name = report.get("socket")
-        if report.get("keepalive") and isinstance(name, str):
-            self._keepalives.handled(name)
-            return
-        socket = self.sockets.get(name) if isinstance(name, str) else None
-        if socket is None or socket.handled is None or socket.handled.done():
-            return  # the socket closed, or we stopped waiting for this report
-        if report.get("order") == socket.order:
-            socket.handled.set_result(True)
 
     # Keepalives: paced by the workers' reports (keepalive_sender.py), never dropped.
 
