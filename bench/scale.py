@@ -108,49 +108,37 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
-class Crowd:
-    """``clients`` processes of ``bench/scaleload.py`` holding ``size`` sockets between them."""
+class ClientProcesses:
+    """Client processes on the load CPUs that share ``count`` sockets and answer on lines of standard output.
 
-    def __init__(self, env: Env, url: str, size: int, clients: int, compression: bool, concurrency: int) -> None:
-        shares = [size // clients + (i < size % clients) for i in range(clients)]
-        self.procs = []
-        for share in shares:
-            argv = [str(env.clients or env.ours), str(BENCH / "scaleload.py"), "--url", url, "--count", str(share)]
-            argv += ["--concurrency", str(concurrency)]
-            argv += ["--compression"] if compression else []
-            self.procs.append(
-                env.load(
-                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env.ours_env()
-                )
+    Each prints ``READY`` once started; the orchestrator tells them all a line
+    (``go``, ...) and reads each one's answer, a line with a known prefix.
+    """
+
+    def __init__(self, env: Env, python: Path, script: str, args: list[str], count: int, clients: int) -> None:
+        shares = [count // clients + (i < count % clients) for i in range(clients)]
+        self.procs = [
+            env.load(
+                [str(python), str(BENCH / script), *args, "--count", str(share)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env.ours_env(),
             )
+            for share in shares
+        ]
         for proc in self.procs:
-            self._line(proc, "READY", 60)
+            self.line(proc, "READY", 60)
 
-    def storm(self, timeout: float) -> dict[str, Any]:
+    def tell(self, line: str) -> None:
         for proc in self.procs:
             assert proc.stdin is not None
-            proc.stdin.write("go\n")
+            proc.stdin.write(line + "\n")
             proc.stdin.flush()
-        opened = [json.loads(self._line(proc, "OPEN ", timeout)[5:]) for proc in self.procs]
-        seconds = max(o["last_open"] for o in opened) - min(o["go"] for o in opened)
-        return {
-            "storm_s": round(seconds, 3),
-            "opened": sum(o["opened"] for o in opened),
-            "failed": sum(o["failed"] for o in opened),
-            "deflate": sum(o["deflate"] for o in opened),
-            "why_failed": sorted({why for o in opened for why in o["why"]})[:3],
-        }
 
-    def results(self, timeout: float) -> dict[str, Any]:
-        got = [parse_result(self._line(proc, "RESULT ", timeout)) for proc in self.procs]
-        latencies = sorted(value for result in got for value in result["latencies_ms"])
-        spans = [(r["first_ts"], r["last_receive"]) for r in got if "first_ts" in r]
-        return {
-            "latencies": latencies,
-            "seconds": max(last for _, last in spans) - min(first for first, _ in spans) if spans else 0.0,
-            "errors": sum(r["error_count"] for r in got),
-            "timed_out": any(r["timed_out"] for r in got),
-        }
+    def answers(self, prefix: str, timeout: float) -> list[str]:
+        """Each process's next line starting with ``prefix``, without the prefix."""
+        return [self.line(proc, prefix, timeout)[len(prefix) :] for proc in self.procs]
 
     def cpu(self) -> float:
         """CPU seconds the client processes have used so far."""
@@ -168,8 +156,8 @@ class Crowd:
                 proc.wait()
 
     @staticmethod
-    def _line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
-        """The first line starting with ``prefix`` (a blocking read: the deadline is checked between lines)."""
+    def line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+        """The next line starting with ``prefix`` (a blocking read: the deadline is checked between lines)."""
         deadline = time.monotonic() + timeout
         assert proc.stdout is not None
         while time.monotonic() < deadline:
@@ -179,6 +167,37 @@ class Crowd:
             if line.startswith(prefix):
                 return line.rstrip("\n")
         raise RuntimeError(f"no {prefix.strip()!r} from a client within {timeout:g} s")
+
+
+class Crowd(ClientProcesses):
+    """``clients`` processes of ``bench/scaleload.py`` (in ``bench/.venvs/clients``) holding ``size`` sockets."""
+
+    def __init__(self, env: ScaleEnv, url: str, size: int, clients: int, compression: bool, concurrency: int) -> None:
+        args = ["--url", url, "--concurrency", str(concurrency), *(["--compression"] if compression else [])]
+        super().__init__(env, env.clients or env.ours, "scaleload.py", args, size, clients)
+
+    def storm(self, timeout: float) -> dict[str, Any]:
+        self.tell("go")
+        opened = [json.loads(answer) for answer in self.answers("OPEN ", timeout)]
+        seconds = max(o["last_open"] for o in opened) - min(o["go"] for o in opened)
+        return {
+            "storm_s": round(seconds, 3),
+            "opened": sum(o["opened"] for o in opened),
+            "failed": sum(o["failed"] for o in opened),
+            "deflate": sum(o["deflate"] for o in opened),
+            "why_failed": sorted({why for o in opened for why in o["why"]})[:3],
+        }
+
+    def results(self, timeout: float) -> dict[str, Any]:
+        got = [json.loads(answer) for answer in self.answers("RESULT ", timeout)]
+        latencies = sorted(value for result in got for value in result["latencies_ms"])
+        spans = [(r["first_ts"], r["last_receive"]) for r in got if "first_ts" in r]
+        return {
+            "latencies": latencies,
+            "seconds": max(last for _, last in spans) - min(first for first, _ in spans) if spans else 0.0,
+            "errors": sum(r["error_count"] for r in got),
+            "timed_out": any(r["timed_out"] for r in got),
+        }
 
 
 def broadcast(

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import redisproc
-from benchlib import log, parse_result
+from benchlib import log
 from interfaces import redisproc_pid, stack_environment
-from processes import BENCH, REPO, apply_layout
-from scale import ScaleEnv, broadcast
+from processes import REPO, apply_layout
+from scale import ClientProcesses, ScaleEnv, broadcast
 from stacks import Layout, start_runworkers, wait_websocket
 from venvs import ours_python
 
@@ -50,71 +50,28 @@ CHECK_BATCH = 5
 BUCKET = 0.1
 
 
-class Readers:
+class Readers(ClientProcesses):
     """``clients`` processes of ``bench/scalereconnect.py`` holding ``count`` sockets between them."""
 
     def __init__(self, env: ScaleEnv, url: str, count: int, clients: int) -> None:
-        shares = [count // clients + (i < count % clients) for i in range(clients)]
-        self.procs = [
-            env.load(
-                [str(env.ours), str(BENCH / "scalereconnect.py"), "--url", url, "--count", str(share)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=env.ours_env(),
-            )
-            for share in shares
-        ]
-        for proc in self.procs:
-            self._line(proc, "READY", 60)
+        super().__init__(env, env.ours, "scalereconnect.py", ["--url", url], count, clients)
 
     def open_all(self, timeout: float) -> None:
-        self._tell("go")
-        for proc in self.procs:
-            self._line(proc, "OPEN ", timeout)
+        self.tell("go")
+        self.answers("OPEN ", timeout)
 
     def status(self) -> dict[str, int]:
-        self._tell("status")
-        answers = [json.loads(self._line(proc, "STATUS ", 30)[7:]) for proc in self.procs]
+        self.tell("status")
+        answers = [json.loads(answer) for answer in self.answers("STATUS ", 30)]
         return {key: sum(answer[key] for answer in answers) for key in ("open", "got")}
 
     def report(self, since: float) -> dict[str, Any]:
-        self._tell(f"report {since!r}")
-        got = [parse_result(self._line(proc, "RESULT ", 60)) for proc in self.procs]
+        self.tell(f"report {since!r}")
+        got = [json.loads(answer) for answer in self.answers("RESULT ", 60)]
         merged: dict[str, Any] = {key: sum(result[key] for result in got) for key in ("failed", "open", "final", "got")}
         merged["opens"] = sorted(t for result in got for t in result["opens"])
         merged["closes"] = sorted(t for result in got for t in result["closes"])
         return merged
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.closed:
-                proc.stdin.close()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def _tell(self, line: str) -> None:
-        for proc in self.procs:
-            assert proc.stdin is not None
-            proc.stdin.write(line + "\n")
-            proc.stdin.flush()
-
-    @staticmethod
-    def _line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
-        """The next line starting with ``prefix`` (a blocking read: the deadline is checked between lines)."""
-        deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"a client exited before {prefix.strip()!r}")
-            if line.startswith(prefix):
-                return line.rstrip("\n")
-        raise RuntimeError(f"no {prefix.strip()!r} from a client within {timeout:g} s")
 
 
 def wait_all_back(readers: Readers, count: int, deadline: float) -> dict[str, int]:

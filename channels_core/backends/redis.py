@@ -17,7 +17,6 @@ group's home shard makes them take turns (``redis_history.py`` says why).
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,17 +30,12 @@ from . import redis_lua
 from .base import BaseBackend
 from .hashring import HashRing
 from .history import HistoryKeptByStore
-from .redis_entries import live_entries, send_batches, snapshots_named, written_out
+from .redis_entries import live_entries, pop_in_turn, send_batches, snapshots_named, written_out
 from .redis_history import RedisHistory
 from .redis_shard import Shard
 from .storage import Entry, GroupSendResult
 
 __all__ = ["RedisBackend"]
-
-
-#: Longest blocking pop while listening on several shards, so a message on
-#: another shard waits at most about this long per shard.
-SHARD_POLL_SLICE = 0.05
 
 
 class RedisBackend(HistoryKeptByStore, BaseBackend):
@@ -136,25 +130,13 @@ class RedisBackend(HistoryKeptByStore, BaseBackend):
         for queue in queues:
             by_shard.setdefault(self.ring.shard_of(queue), []).append(self._queue_key(queue))
         listens = [(self.shards[i], keys) for i, keys in by_shard.items()]
-        # Start at a different shard each call so no shard's channels starve.
-        turn = next(self._rotation) % len(listens)
-        listens = listens[turn:] + listens[:turn]
-        wait = SHARD_POLL_SLICE if len(listens) > 1 else listens[0][0].socket_timeout / 2
-        look_everywhere = len(listens) > 1 or timeout == 0
-        deadline = time.monotonic() + timeout
-        while True:
-            if look_everywhere:
-                for shard, keys in listens:
-                    if entries := self._take(shard, keys, limit, None):
-                        return entries
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            shard, keys = listens[0]
-            listens = listens[1:] + listens[:1]  # block on each shard in turn
-            # The pop must end before the socket times out, or the client gives up first.
-            if entries := self._take(shard, keys, limit, max(min(remaining, wait), 0.01)):
-                return entries
+        return pop_in_turn(
+            listens,
+            next(self._rotation),
+            timeout,
+            listens[0][0].socket_timeout / 2,
+            lambda shard, keys, wait: self._take(shard, keys, limit, wait),
+        )
 
     def _take(self, shard: Shard, keys: list[str], limit: int, wait: float | None) -> list[Entry]:
         """Pop up to ``limit`` live entries from the first of ``keys`` holding any, waiting up to ``wait`` s."""

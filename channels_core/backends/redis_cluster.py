@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,11 +61,10 @@ from ..exceptions import BackendUnavailable, ChannelsError
 from ..names import inbox_of
 from .base import BaseBackend
 from .history import HistoryKeptByStore
-from .redis import SHARD_POLL_SLICE
 from .redis_cluster_history import ClusterHistory
 from .redis_cluster_keys import ClusterKeys
 from .redis_cluster_slots import SlotRouter, slot_of
-from .redis_entries import live_entries, send_batches, snapshots_named, written_out
+from .redis_entries import live_entries, pop_in_turn, send_batches, snapshots_named, written_out
 from .redis_shard import NotSent, Shard
 from .storage import Entry, GroupSendResult
 
@@ -132,26 +130,14 @@ class RedisClusterBackend(HistoryKeptByStore, BaseBackend):
         for queue in queues:
             key = self.keys.queue(queue)
             by_slot.setdefault(slot_of(key), []).append(key)
-        listens = list(by_slot.items())
-        # Start at a different slot each call so no channel starves.
-        turn = next(self._rotation) % len(listens)
-        listens = listens[turn:] + listens[:turn]
-        several = len(listens) > 1
-        wait = SHARD_POLL_SLICE if several else self.socket_timeout / 2
-        deadline = time.monotonic() + timeout
-        while True:
-            if several or timeout == 0:
-                for slot, keys in self._holding_entries(listens):
-                    if entries := self._take(slot, keys, limit, None):
-                        return entries
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            slot, keys = listens[0]
-            listens = listens[1:] + listens[:1]  # block on each slot in turn
-            # The pop must end before the socket times out, or the client gives up first.
-            if entries := self._take(slot, keys, limit, max(min(remaining, wait), 0.01)):
-                return entries
+        return pop_in_turn(
+            list(by_slot.items()),
+            next(self._rotation),
+            timeout,
+            self.socket_timeout / 2,
+            lambda slot, keys, wait: self._take(slot, keys, limit, wait),
+            holding=self._holding_entries,
+        )
 
     def _holding_entries(self, listens: list[tuple[int, list[str]]]) -> list[tuple[int, list[str]]]:
         """The ``(slot, keys)`` of ``listens`` whose queues hold entries, by one ``LLEN`` per queue pipelined per node.

@@ -6,16 +6,71 @@ a group send's names ``@<snapshot id>`` instead of its channels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from .. import metrics
 from .storage import Entry
 
-__all__ = ["SEND_BATCH_BYTES", "SEND_BATCH_COUNT", "live_entries", "send_batches", "snapshots_named", "written_out"]
+__all__ = [
+    "SEND_BATCH_BYTES",
+    "SEND_BATCH_COUNT",
+    "SHARD_POLL_SLICE",
+    "live_entries",
+    "pop_in_turn",
+    "send_batches",
+    "snapshots_named",
+    "written_out",
+]
 
 #: Most messages, and about the most bytes, stored by one call of the ``SEND`` script.
 SEND_BATCH_COUNT = 100
 SEND_BATCH_BYTES = 1024 * 1024
+#: Longest blocking pop while listening on several shards (or slots), so a message on
+#: another waits at most about this long per shard.
+SHARD_POLL_SLICE = 0.05
+
+#: Where a pop goes: a shard, or a Redis Cluster slot.
+Where = TypeVar("Where")
+Listens = list[tuple[Where, list[str]]]
+
+
+def pop_in_turn(
+    listens: Listens[Where],
+    turn: int,
+    timeout: float,
+    single_slice: float,
+    take: Callable[[Where, list[str], float | None], list[Entry]],
+    holding: Callable[[Listens[Where]], Listens[Where]] = lambda listens: listens,
+) -> list[Entry]:
+    """The entries of the first place of ``listens`` that has any, waiting up to ``timeout`` seconds for one.
+
+    ``listens`` pairs each place (shard or slot) with the keys of its queues;
+    ``take(where, keys, wait)`` pops there, blocking up to ``wait`` seconds
+    (``None``: not at all). The places are taken from ``turn`` on, so no
+    place's queues starve. With several, each that ``holding`` says may hold
+    entries is looked at without blocking, then one is blocked on for at most
+    :data:`SHARD_POLL_SLICE`, in turn; with one, it is blocked on for at most
+    ``single_slice`` at a time (a pop must end before its socket times out).
+    """
+    turn %= len(listens)
+    listens = listens[turn:] + listens[:turn]
+    several = len(listens) > 1
+    block = SHARD_POLL_SLICE if several else single_slice
+    deadline = time.monotonic() + timeout
+    while True:
+        if several or timeout == 0:
+            for where, keys in holding(listens):
+                if entries := take(where, keys, None):
+                    return entries
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return []
+        where, keys = listens[0]
+        listens = listens[1:] + listens[:1]  # block on each in turn
+        if entries := take(where, keys, max(min(remaining, block), 0.01)):
+            return entries
 
 
 def live_entries(entries: Sequence[bytes], now_ms: float, queue: str = "", expiry: float = 0.0) -> list[Entry]:
